@@ -9,8 +9,8 @@ from mmseg_dupl.models.utils.schedules import (cosine_descent,
                                                poly_warmup_factor)
 
 # VOC: tau 0.70 -> 0.55 between cam_iters=2000 and max_iters=20000.
-VOC_CASES = [(1999, 0.70), (2000, 0.70), (6000, 0.682451),
-             (11000, 0.624993), (15000, 0.576784), (19999, 0.55)]
+VOC_CASES = [(1999, 0.70), (2000, 0.70), (6000, 0.682451), (11000, 0.624993),
+             (15000, 0.576784), (19999, 0.55)]
 # COCO: 0.65 -> 0.55 between the hard-coded 12000 and 80000.
 COCO_CASES = [(46000, 0.599999), (79999, 0.55)]
 
@@ -67,12 +67,10 @@ def test_cosine_descent_rejects_short_total():
         cosine_descent(0.7, 0.55, 0, 1)
 
 
-@pytest.mark.parametrize('step, expected', [(0, 6.0e-11), (199, 7.960e-06),
-                                            (1999, 5.457e-05),
-                                            (7999, 3.789e-05),
-                                            (19999, 8.077e-09),
-                                            (1499, 5.996e-05),
-                                            (1500, 5.593e-05)])
+@pytest.mark.parametrize('step, expected',
+                         [(0, 6.0e-11), (199, 7.960e-06), (1999, 5.457e-05),
+                          (7999, 3.789e-05), (19999, 8.077e-09),
+                          (1499, 5.996e-05), (1500, 5.593e-05)])
 def test_poly_warmup_factor_spec_values(step, expected):
     lr = 6e-5 * poly_warmup_factor(step)
     assert lr == pytest.approx(expected, rel=1e-3)
