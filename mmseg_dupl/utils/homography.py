@@ -199,7 +199,9 @@ def warp_by_homography(x: Tensor,
     norm = torch.tensor([src_frame_hw[1], src_frame_hw[0]],
                         dtype=torch.float64, device=src.device)
     grid = 2 * xy / norm - 1
-    sample_dtype = src.dtype if src.is_floating_point() else torch.float32
+    # half-precision grids would quantise coordinates to whole pixels
+    sample_dtype = (torch.float64
+                    if src.dtype == torch.float64 else torch.float32)
     out = F.grid_sample(
         src.to(sample_dtype),
         grid.to(sample_dtype),

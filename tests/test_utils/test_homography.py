@@ -92,6 +92,15 @@ def test_fill_for_float_maps():
     assert (out[..., 2] == -7.).all() and (out[..., :2] == 1.).all()
 
 
+def test_half_precision_keeps_coordinates_exact():
+    x = torch.randn(1, 2, 5, 300).to(torch.bfloat16)
+    out = warp_by_homography(x, hflip_matrix(300), (5, 300))
+    assert out.dtype == torch.bfloat16
+    # a bfloat16 grid would be off by whole pixels (errors of order 1)
+    torch.testing.assert_close(out.float(), torch.flip(x, [3]).float(),
+                               atol=2e-2, rtol=1e-2)
+
+
 def test_batched_matrices():
     lab = _labels(b=2)
     H = torch.stack([torch.eye(3), torch.from_numpy(hflip_matrix(7))])
