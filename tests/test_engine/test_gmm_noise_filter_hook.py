@@ -87,6 +87,21 @@ def test_official_bracket(cur_iter, filter_on, consistency_on):
     assert model.consistency_on is consistency_on
 
 
+@pytest.mark.parametrize('cur_iter, consistency_on', [(31999, False),
+                                                      (32000, True)])
+def test_coco_consistency_starts_with_the_filter(cur_iter, consistency_on):
+    hook = GMMNoiseFilterHook(start_iter=32000, consistency_delay=0)
+    model = GMMToyModel()
+    hook.before_train_iter(_mock_runner(model, cur_iter), batch_idx=0)
+    assert model.noise_filter_on is consistency_on
+    assert model.consistency_on is consistency_on
+
+
+def test_rejects_negative_delay():
+    with pytest.raises(ValueError, match='consistency_delay'):
+        GMMNoiseFilterHook(consistency_delay=-1)
+
+
 def test_switches_back_off_for_earlier_iterations():
     hook = GMMNoiseFilterHook(start_iter=3)
     model = GMMToyModel()

@@ -23,12 +23,15 @@ class GMMNoiseFilterHook(Hook):
     Before every training iteration ``n`` it sets, on the unwrapped model::
 
         model.<filter_attr>      = n >= start_iter
-        model.<consistency_attr> = n >  start_iter
+        model.<consistency_attr> = n >= start_iter + consistency_delay
 
     This reproduces the official loop (spec 9): the GMM branch runs for
     ``n >= gmm_iters`` (a ``<`` branch test), but the consistency weight
     uses ``n <= gmm_iters`` to stay 0. So at exactly ``n == start_iter``
     the labels are filtered while the consistency loss still has weight 0.
+    ``consistency_delay=1`` (the default) reproduces that VOC bracket; the
+    official COCO script weights the consistency loss already at
+    ``n == gmm_iters``, which is ``consistency_delay=0``.
     Both flags follow from ``runner.iter`` alone, so resume is exact.
 
     The EM itself lives in the model (``models/utils/gmm.py``); a hook
@@ -49,6 +52,8 @@ class GMMNoiseFilterHook(Hook):
             Defaults to 'noise_filter_on'.
         consistency_attr (str): Bool model attribute that enables the
             consistency loss. Defaults to 'consistency_on'.
+        consistency_delay (int): Iterations between the filter's start and
+            the consistency loss's start. Defaults to 1 (official VOC).
     """
 
     priority = 'NORMAL'
@@ -56,10 +61,15 @@ class GMMNoiseFilterHook(Hook):
     def __init__(self,
                  start_iter: int = 8000,
                  filter_attr: str = 'noise_filter_on',
-                 consistency_attr: str = 'consistency_on') -> None:
+                 consistency_attr: str = 'consistency_on',
+                 consistency_delay: int = 1) -> None:
         if start_iter < 0:
             raise ValueError('GMMNoiseFilterHook: start_iter must be >= 0, '
                              f'got {start_iter}')
+        if consistency_delay < 0:
+            raise ValueError('GMMNoiseFilterHook: consistency_delay must be '
+                             f'>= 0, got {consistency_delay}')
+        self.consistency_delay = consistency_delay
         self.start_iter = start_iter
         self.filter_attr = filter_attr
         self.consistency_attr = consistency_attr
@@ -81,4 +91,5 @@ class GMMNoiseFilterHook(Hook):
         """Set both switches from ``runner.iter``."""
         model = _get_model(runner)
         setattr(model, self.filter_attr, runner.iter >= self.start_iter)
-        setattr(model, self.consistency_attr, runner.iter > self.start_iter)
+        setattr(model, self.consistency_attr,
+                runner.iter >= self.start_iter + self.consistency_delay)

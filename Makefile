@@ -1,0 +1,29 @@
+# mmseg-dupl: the two commands. Each sets up what it needs on a fresh machine
+# (a local .venv with the OpenMMLab stack; mmcv's ops are built once and
+# cached) and reuses it the second time.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.stamp
+PYTEST_ARGS ?=
+
+.PHONY: demo test setup data clean-demo
+
+$(STAMP): scripts/setup_env.sh setup.py
+	bash scripts/setup_env.sh
+
+setup: $(STAMP)
+
+data/toy_voc/.done: $(STAMP)
+	$(PY) tools/make_toy_voc.py --out data/toy_voc
+	touch $@
+
+data: data/toy_voc/.done
+
+demo: $(STAMP) data/toy_voc/.done
+	$(PY) tools/run_demo.py --data-root data/toy_voc --work-dir work_dirs/demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q tests $(PYTEST_ARGS)
+
+clean-demo:
+	rm -rf work_dirs/demo data/toy_voc

@@ -1,0 +1,21 @@
+# Runtime defaults (vendored from mmseg 1.2.2's, plus the plugin import).
+default_scope = 'mmseg'
+custom_imports = dict(
+    imports=['mmseg_dupl', 'mmpretrain.models'], allow_failed_imports=False)
+env_cfg = dict(
+    cudnn_benchmark=False,
+    mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
+    dist_cfg=dict(backend='nccl'),
+)
+vis_backends = [dict(type='LocalVisBackend')]
+visualizer = dict(
+    type='SegLocalVisualizer', vis_backends=vis_backends, name='visualizer')
+log_processor = dict(by_epoch=False)
+log_level = 'INFO'
+load_from = None
+resume = False
+# Stage-gated losses leave parameters without gradients in early phases
+# (no seg loss before cam_iters, no consistency before gmm_iters).
+find_unused_parameters = True
+randomness = dict(seed=0)
+tta_model = dict(type='SegTTAModel')

@@ -1,0 +1,67 @@
+# DuPL on the toy dataset with a small ViT trained from scratch: the CPU
+# demo and the test-suite config. Same algorithm and phases as the VOC
+# config, scaled down (short phases, small model, 128 crop).
+_base_ = [
+    '_base_/models/dupl_vit-b16.py',
+    '_base_/datasets/toy_voc_wsss_128x128.py',
+    '_base_/default_runtime.py',
+    '_base_/schedules/schedule_20k_adamw_polywarmup.py',
+]
+num_classes = 5
+embed_dims = 96
+cam_iters = 100
+gmm_iters = 300
+max_iters = 600
+model = dict(
+    num_classes=num_classes,
+    student=dict(
+        num_classes=num_classes,
+        in_channels=embed_dims,
+        backbone=dict(
+            arch=dict(
+                embed_dims=embed_dims,
+                num_layers=6,
+                num_heads=3,
+                feedforward_channels=embed_dims * 4),
+            img_size=128,
+            patch_size=8,
+            out_indices=(3, 5),
+            init_cfg=None),
+        decode_head=dict(
+            in_channels=embed_dims,
+            channels=64,
+            dilation=2,
+            num_classes=num_classes + 1)),
+    train_cfg=dict(
+        high_thr=0.7,
+        low_thr=0.25,
+        seg_label_cams=[(cam_iters, 'cam')],
+        gmm=dict(min_pixels=300),
+        loss_weights=dict(
+            cls=1.0, ptc=0.2, disc=0.1, seg=[(cam_iters + 1, 0.2)],
+            reg=0.05)),
+    test_cfg=dict(student='s1'))
+optim_wrapper = dict(optimizer=dict(lr=5e-4))
+param_scheduler = [
+    dict(
+        type='PolyWithWarmupLR',
+        warmup_iters=50,
+        warmup_ratio=1e-6,
+        power=0.9,
+        max_iters=max_iters,
+        by_epoch=False)
+]
+train_cfg = dict(max_iters=max_iters, val_interval=200)
+default_hooks = dict(
+    logger=dict(interval=20),
+    checkpoint=dict(interval=200, max_keep_ckpts=2))
+custom_hooks = [
+    dict(
+        type='CosineThresholdHook',
+        start=0.7,
+        end=0.55,
+        begin_iter=cam_iters,
+        end_iter=max_iters),
+    dict(type='GMMNoiseFilterHook', start_iter=gmm_iters),
+]
+env_cfg = dict(dist_cfg=dict(backend='gloo'))

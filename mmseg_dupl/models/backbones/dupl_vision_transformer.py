@@ -1,0 +1,64 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""The DuPL/ToCo ViT backbone expressed through mmpretrain's ViT."""
+from typing import Sequence
+
+from mmpretrain.models.backbones import VisionTransformer
+from mmseg.registry import MODELS
+
+
+@MODELS.register_module()
+class DuPLVisionTransformer(VisionTransformer):
+    """mmpretrain's ViT with the details of the DuPL reference (spec 2.2).
+
+    What differs from ``mmpretrain.VisionTransformer`` defaults, and why:
+
+    - ``patch_cfg=dict(padding=0)``: the reference's 16x16 stride-16 patch
+      conv floors non-multiples of 16; mmcv's ``PatchEmbed`` would pad them.
+    - ``img_size=224``: the position table stays 14x14 and is resized to the
+      token grid on every forward (bicubic, ``align_corners=False``), exactly
+      as the reference does. A 448 ``img_size`` would resize it once at load
+      time and then again for the 0.5/1.5 CAM scales, changing numerics.
+    - ``freeze_pos_embed=True``: ``pos_embed.requires_grad=False`` in the
+      reference for the whole of training.
+    - ``out_indices=(9, 11)`` with ``final_norm=True``: mmpretrain applies the
+      final LayerNorm only after the last block, so block 9 (``aux_layer=-3``)
+      comes out raw and block 11 normed, as in the reference.
+    - LayerNorm ``eps=1e-6`` and exact GELU are mmpretrain's defaults already.
+
+    Outputs ``(F_aux, F)``: two ``(B, C, H // 16, W // 16)`` feature maps.
+
+    Args:
+        freeze_pos_embed (bool): Keep the position embedding frozen.
+            Defaults to True.
+        **kwargs: Passed to ``mmpretrain.VisionTransformer``.
+    """
+
+    def __init__(self,
+                 arch: str = 'deit-base',
+                 img_size: int = 224,
+                 patch_size: int = 16,
+                 out_indices: Sequence[int] = (9, 11),
+                 out_type: str = 'featmap',
+                 final_norm: bool = True,
+                 patch_cfg: dict = dict(padding=0),
+                 freeze_pos_embed: bool = True,
+                 **kwargs) -> None:
+        # mmpretrain assigns into out_indices, so it must be a list.
+        super().__init__(
+            arch=arch,
+            img_size=img_size,
+            patch_size=patch_size,
+            out_indices=list(out_indices),
+            out_type=out_type,
+            final_norm=final_norm,
+            patch_cfg=dict(patch_cfg),
+            **kwargs)
+        self.freeze_pos_embed = freeze_pos_embed
+        if freeze_pos_embed:
+            self.pos_embed.requires_grad = False
+
+    def init_weights(self) -> None:
+        """Initialise, then re-apply the frozen position embedding flag."""
+        super().init_weights()
+        if self.freeze_pos_embed:
+            self.pos_embed.requires_grad = False

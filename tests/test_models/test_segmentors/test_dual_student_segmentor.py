@@ -1,0 +1,210 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+import copy
+
+import numpy as np
+import pytest
+import torch
+from mmengine.structures import PixelData
+from mmseg.registry import MODELS
+
+import mmseg_dupl  # noqa: F401
+from mmseg_dupl.models.losses.functional import balanced_seg_loss
+
+from .conftest import make_batch, set_iter, tiny_model_cfg
+
+
+def build(**train_cfg):
+    torch.manual_seed(0)
+    model = MODELS.build(tiny_model_cfg(**train_cfg))
+    model.init_weights()
+    return model
+
+
+def run_loss(model, n, batch=None):
+    set_iter(n)
+    batch = batch or make_batch()
+    return model(**batch, mode='loss')
+
+
+def test_students_are_independent():
+    model = build()
+    p1 = dict(model.student1.named_parameters())
+    p2 = dict(model.student2.named_parameters())
+    assert p1.keys() == p2.keys()
+    assert all(p1[k] is not p2[k] for k in p1)
+    # heads are drawn one after the other: different random weights
+    assert not torch.equal(p1['classifier.weight'], p2['classifier.weight'])
+    assert not p1['backbone.pos_embed'].requires_grad
+
+
+def test_phase_a_losses():
+    losses = run_loss(build(), n=0)
+    expected = {'s1.loss_cls', 's2.loss_cls', 's1.loss_ptc', 's2.loss_ptc',
+                'loss_disc', 'thr_image'}
+    assert set(losses) == expected
+    assert all(torch.isfinite(v) for v in losses.values())
+    assert losses['thr_image'].item() == pytest.approx(0.7)
+
+
+def test_seg_weight_bracket_is_official():
+    model = build()
+    # n == first seg iter - 1: labels could be made but weight 0 -> absent
+    assert 's1.loss_seg' not in run_loss(model, n=2)
+    losses = run_loss(model, n=3)
+    assert {'s1.loss_seg', 's2.loss_seg'} <= set(losses)
+    assert 's1.loss_reg' not in losses and 'noise_ratio.s1' not in losses
+
+
+def test_phase_c_adds_filter_and_consistency():
+    model = build()
+    model.noise_filter_on = True
+    model.consistency_on = True
+    losses = run_loss(model, n=10)
+    for key in ('s1.loss_reg', 's2.loss_reg', 'noise_ratio.s1',
+                'noise_ratio.s2'):
+        assert key in losses
+        assert torch.isfinite(losses[key])
+    assert 0 <= losses['noise_ratio.s1'].item() <= 1
+
+
+def test_cross_supervision(monkeypatch):
+    model = build()
+    size = 32
+    g = torch.Generator().manual_seed(1)
+    y1 = torch.randint(0, 4, (2, size, size), generator=g)
+    y2 = torch.randint(0, 4, (2, size, size), generator=g)
+    monkeypatch.setattr(model, '_seg_pseudo_labels',
+                        lambda *a, **k: [y1, y2])
+    captured = {}
+    original = model._seg_losses
+
+    def spy(segs, targets, weight):
+        captured['segs'] = segs
+        return original(segs, targets, weight)
+
+    monkeypatch.setattr(model, '_seg_losses', spy)
+    losses = run_loss(model, n=5)
+    seg1, seg2 = captured['segs']
+    assert torch.allclose(losses['s1.loss_seg'],
+                          0.2 * balanced_seg_loss(seg1, y2))
+    assert torch.allclose(losses['s2.loss_seg'],
+                          0.2 * balanced_seg_loss(seg2, y1))
+
+
+def test_every_student_gets_gradients():
+    model = build()
+    losses = run_loss(model, n=5)
+    total = sum(v for k, v in losses.items() if 'loss' in k)
+    total.backward()
+    for student in (model.student1, model.student2):
+        assert student.decode_head.conv_seg.weight.grad is not None
+        assert student.classifier.weight.grad.abs().sum() > 0
+        assert student.backbone.layers[0].ffn.layers[0][0].weight.grad \
+            .abs().sum() > 0
+
+
+def test_loss_never_reads_pixel_labels():
+    model = build()
+    clean = make_batch()
+    dirty = make_batch()
+    for samples in dirty['data_samples'].values():
+        for s in samples:
+            s.gt_sem_seg = PixelData(
+                data=torch.randint(0, 255, (1, 32, 32)))
+    a = run_loss(model, 5, clean)
+    b = run_loss(model, 5, dirty)
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_loss_group_size_pools_per_group(monkeypatch):
+    model = build(loss_group_size=1)
+    batch = make_batch()
+    grouped = run_loss(model, 5, batch)
+    model.train_cfg['loss_group_size'] = None
+    pooled = run_loss(model, 5, batch)
+    # cls and disc are means (unchanged); ratio losses differ
+    assert torch.allclose(grouped['s1.loss_cls'], pooled['s1.loss_cls'])
+    assert not torch.allclose(grouped['s1.loss_ptc'], pooled['s1.loss_ptc'])
+
+
+@pytest.mark.parametrize('predict_on', ['seg', 'cam', 'cam_aux', 'pseudo'])
+@pytest.mark.parametrize('student', ['s1', 's2', 'ensemble'])
+def test_predict_modes(predict_on, student):
+    model = build().eval()
+    model.test_cfg.update(predict_on=predict_on, student=student)
+    batch = make_batch()
+    inputs = batch['inputs']['weak']
+    samples = batch['data_samples']['weak']
+    for s in samples:
+        s.set_metainfo(dict(ori_shape=(40, 36), padding_size=[0, 0, 0, 0]))
+    with torch.no_grad():
+        out = model(inputs, samples, mode='predict')
+    for sample in out:
+        pred = sample.pred_sem_seg.data
+        assert pred.shape == (1, 40, 36)
+        allowed = set(range(4)) | ({255} if predict_on == 'pseudo' else set())
+        assert set(pred.unique().tolist()) <= allowed
+
+
+def test_predict_cam_uses_only_present_classes():
+    model = build().eval()
+    model.test_cfg.update(predict_on='cam')
+    batch = make_batch()
+    samples = batch['data_samples']['weak']
+    with torch.no_grad():
+        out = model(batch['inputs']['weak'], samples, mode='predict')
+    for sample in out:
+        present = set((np.flatnonzero(sample.cls_labels) + 1).tolist())
+        assert set(sample.pred_sem_seg.data.unique().tolist()) <= \
+            present | {0}
+
+
+def test_ensemble_is_mean_of_students():
+    model = build().eval()
+    x = make_batch()['inputs']['weak']
+    with torch.no_grad():
+        s1, s2 = model(x, mode='tensor')
+        model.test_cfg['student'] = 'ensemble'
+        ens = model.encode_decode(x, None)
+        model.test_cfg['student'] = 's1'
+        only1 = model.encode_decode(x, None)
+    assert s1.shape == (2, 4, 4, 4)
+    up = torch.nn.functional.interpolate(
+        (s1 + s2) / 2, size=(32, 32), mode='bilinear', align_corners=False)
+    assert torch.allclose(ens, up, atol=1e-6)
+    assert not torch.allclose(ens, only1)
+
+
+def test_single_student_checkpoint_loads_into_both():
+    source = build()
+    single = {
+        k[len('student1.'):]: v.clone()
+        for k, v in source.state_dict().items() if k.startswith('student1.')
+    }
+    target = build()
+    torch.nn.init.constant_(target.student2.classifier.weight, 3.)
+    target.load_state_dict(copy.deepcopy(single), strict=False)
+    for name in ('student1', 'student2'):
+        got = getattr(target, name).state_dict()
+        for k, v in single.items():
+            assert torch.equal(got[k], v), (name, k)
+
+
+@pytest.mark.parametrize('key,value,match', [
+    ('high_thr', 1.5, 'train_cfg.high_thr'),
+    ('loss_weights', dict(seg=[(5, 0.2), (2, 0.1)]), 'loss_weights.seg'),
+    ('seg_label_cams', [(0, 'bad')], 'seg_label_cams'),
+])
+def test_bad_train_cfg_names_the_key(key, value, match):
+    cfg = tiny_model_cfg()
+    cfg['train_cfg'][key] = value
+    with pytest.raises(ValueError, match=match):
+        MODELS.build(cfg)
+
+
+def test_bad_test_cfg_names_the_key():
+    cfg = tiny_model_cfg()
+    cfg['test_cfg'] = dict(student='s3')
+    with pytest.raises(ValueError, match='test_cfg.student'):
+        MODELS.build(cfg)
