@@ -1,1 +1,4 @@
 # Copyright (c) OpenMMLab. All rights reserved.
+from .dupl_student import DuPLStudent
+
+__all__ = ['DuPLStudent']

@@ -10,7 +10,7 @@ from mmseg.registry import MODELS
 import mmseg_dupl  # noqa: F401
 from mmseg_dupl.models.losses.functional import balanced_seg_loss
 
-from .conftest import make_batch, set_iter, tiny_model_cfg
+from dupl_test_utils import make_batch, set_iter, tiny_model_cfg
 
 
 def build(**train_cfg):

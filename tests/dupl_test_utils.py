@@ -1,5 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""A tiny DuPL segmentor and multi-branch batches for segmentor tests."""
+"""Shared test helpers: a tiny DuPL segmentor config and multi-branch
+batches as the model sees them in training."""
 import copy
 
 import numpy as np
