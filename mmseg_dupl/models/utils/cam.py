@@ -1,0 +1,280 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""Multi-scale CAMs and the CAM -> label rules (spec 3, 4.1, 5 PTC).
+
+Label values everywhere: 0 = background, 1..C = classes, ``ignore_index``
+(255) = ignored.
+"""
+from typing import Callable, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+CamFn = Callable[[Tensor], Tuple[Tensor, Tensor]]
+SizeType = Union[int, Tuple[int, int]]
+
+
+def _check_dim(x: Tensor, dim: int, name: str, shape: str) -> None:
+    """Raise a clear error when ``x`` is not a ``dim``-D tensor."""
+    if not isinstance(x, Tensor) or x.dim() != dim:
+        got = tuple(x.shape) if isinstance(x, Tensor) else type(x)
+        raise ValueError(f'cam: {name} must be {shape}, got {got}')
+
+
+def normalize_cam(cam: Tensor, eps: float = 1e-5) -> Tensor:
+    """Min-max normalise every (image, class) map.
+
+    ``(M - min_hw M) / (max_hw(M - min_hw M) + eps)``, as the official
+    ``cam + adaptive_max_pool2d(-cam)`` then ``/ (max + 1e-5)``.
+
+    Args:
+        cam (Tensor): Maps, shape (B, C, H, W).
+        eps (float): Added to the denominator. Defaults to 1e-5.
+
+    Returns:
+        Tensor: Normalised maps in [0, 1), shape (B, C, H, W).
+    """
+    _check_dim(cam, 4, 'cam', '(B, C, H, W)')
+    cam = cam - cam.amin(dim=(2, 3), keepdim=True)
+    return cam / (cam.amax(dim=(2, 3), keepdim=True) + eps)
+
+
+def resize_for_scale(inputs: Tensor, scale: float) -> Tensor:
+    """Resize a batch for one CAM scale (scale 1.0 returns ``inputs``).
+
+    Args:
+        inputs (Tensor): Images, shape (B, 3, H, W).
+        scale (float): Scale factor; the size is ``(int(s*H), int(s*W))``.
+
+    Returns:
+        Tensor: Resized images (bilinear, align_corners=False).
+    """
+    if scale == 1.0:
+        return inputs
+    h, w = inputs.shape[-2:]
+    return F.interpolate(
+        inputs,
+        size=(int(scale * h), int(scale * w)),
+        mode='bilinear',
+        align_corners=False)
+
+
+def merge_flipped_cam(cam: Tensor, batch_size: int,
+                      out_hw: Tuple[int, int]) -> Tensor:
+    """Upsample a [x, flip(x)] CAM batch and merge the two halves.
+
+    Args:
+        cam (Tensor): Raw CAMs of ``cat[x, flip_w(x)]``, (2B, C, h, w).
+        batch_size (int): B.
+        out_hw (tuple[int, int]): Output size (H, W).
+
+    Returns:
+        Tensor: ``relu(max(A[:B], flip_w(A[B:])))`` at (H, W), (B, C, H, W).
+    """
+    if cam.dim() != 4 or cam.shape[0] != 2 * batch_size:
+        raise ValueError('cam: cam_fn must return (2B, C, h, w) maps for '
+                         f'the 2B = {2 * batch_size} flipped inputs, got '
+                         f'{tuple(cam.shape)}')
+    cam = F.interpolate(cam, size=out_hw, mode='bilinear', align_corners=False)
+    return F.relu(torch.max(cam[:batch_size], cam[batch_size:].flip(-1)))
+
+
+@torch.no_grad()
+def multi_scale_cam(
+    cam_fn: CamFn, inputs: Tensor, scales: Sequence[float] = (1.0, 0.5, 1.5)
+) -> Tuple[Tensor, Tensor]:
+    """Multi-scale, flip-merged, normalised CAMs (spec 3).
+
+    For each scale: resize, run ``cam_fn`` on ``cat[x_s, flip_w(x_s)]``,
+    upsample to (H, W), take the max of the two halves (un-flipped), ReLU.
+    The per-scale maps are summed and normalised per (image, class).
+
+    Note: the official ``multi_scale_cam2`` always evaluates scale 1.0
+    first and then the other entries of ``scales``; for the default
+    ``(1.0, 0.5, 1.5)`` that is exactly this loop.
+
+    Args:
+        cam_fn (Callable): ``cam_fn(x) -> (cam, cam_aux)``, raw maps at
+            token resolution (N, C, h', w') for x (N, 3, h, w), no ReLU.
+        inputs (Tensor): Normalised images, shape (B, 3, H, W).
+        scales (Sequence[float]): Scales. Defaults to (1.0, 0.5, 1.5).
+
+    Returns:
+        tuple[Tensor]: ``cam`` and ``cam_aux``, each (B, C, H, W) in [0, 1).
+    """
+    _check_dim(inputs, 4, 'inputs', '(B, 3, H, W)')
+    if len(scales) == 0 or min(scales) <= 0:
+        raise ValueError(f'cam: scales must be positive, got {scales}')
+    b, _, h, w = inputs.shape
+    cams, cams_aux = [], []
+    for scale in scales:
+        x = resize_for_scale(inputs, scale)
+        cam, cam_aux = cam_fn(torch.cat([x, x.flip(-1)], dim=0))
+        cams.append(merge_flipped_cam(cam, b, (h, w)))
+        cams_aux.append(merge_flipped_cam(cam_aux, b, (h, w)))
+    # Stack-then-sum, the official summation order.
+    cam = normalize_cam(torch.stack(cams, dim=0).sum(dim=0))
+    cam_aux = normalize_cam(torch.stack(cams_aux, dim=0).sum(dim=0))
+    return cam, cam_aux
+
+
+def _per_image(thr: Union[float, Tensor], batch_size: int,
+               ref: Tensor) -> Union[float, Tensor]:
+    """A float threshold, or a (B,) tensor viewed as (B, 1, 1)."""
+    if not isinstance(thr, Tensor):
+        return float(thr)
+    if thr.dim() == 0:
+        return thr.to(ref)
+    if thr.shape != (batch_size, ):
+        raise ValueError(f'cam: a tensor high_thr must be (B,) = '
+                         f'({batch_size},), got {tuple(thr.shape)}')
+    return thr.to(ref).view(batch_size, 1, 1)
+
+
+def box_mask(img_box: Tensor, height: int, width: int) -> Tensor:
+    """Bool mask of the rows ``[r0, r1)`` and columns ``[c0, c1)``.
+
+    Same as Python slicing ``[r0:r1, c0:c1]`` for non-negative values
+    (ends past the map are clipped, empty when start >= end).
+
+    Args:
+        img_box (Tensor): Boxes ``[r0, r1, c0, c1]``, shape (B, 4).
+        height (int): Map height H.
+        width (int): Map width W.
+
+    Returns:
+        Tensor: Bool, shape (B, H, W).
+    """
+    if img_box.dim() != 2 or img_box.shape[1] != 4:
+        raise ValueError('cam: img_box must be (B, 4) [r0, r1, c0, c1], '
+                         f'got {tuple(img_box.shape)}')
+    if bool((img_box < 0).any()):
+        raise ValueError(f'cam: img_box must be non-negative, got {img_box}')
+    box = img_box.long()
+    rows = torch.arange(height, device=box.device)
+    cols = torch.arange(width, device=box.device)
+    in_rows = (rows >= box[:, :1]) & (rows < box[:, 1:2])
+    in_cols = (cols >= box[:, 2:3]) & (cols < box[:, 3:4])
+    return in_rows[:, :, None] & in_cols[:, None, :]
+
+
+def cam_to_label(cam: Tensor,
+                 cls_labels: Tensor,
+                 img_box: Optional[Tensor] = None,
+                 bkg_thr: float = 0.5,
+                 high_thr: Union[float, Tensor, None] = None,
+                 low_thr: Optional[float] = None,
+                 ignore_index: int = 255) -> Tensor:
+    """CAM -> pixel (or token) label (spec 4.1).
+
+    ``v, idx = max_c(cam * cls_labels)``; label ``idx + 1``, 0 where
+    ``v <= bkg_thr``. With ``high_thr`` and ``low_thr`` (the official
+    ``ignore_mid``), ``low < v <= high`` becomes ``ignore_index`` and
+    ``v <= low`` becomes 0, overriding ``bkg_thr``. A (B,) ``high_thr`` is
+    the official ``cam_to_label_dynamic_cls``. With ``img_box``, everything
+    outside the box is ``ignore_index``.
+
+    Without ``img_box`` and thresholds this is the eval-path label (bg iff
+    max valid CAM <= ``bkg_thr``). The official function returns before
+    the ``ignore_mid`` step when ``img_box`` is None; the official training
+    always passes a box, and here the thresholds apply whenever given.
+
+    The box is applied as given, in the label's own grid. For PTC token
+    labels the official code applies the 448-pixel box to the 28x28 token
+    grid (quirk kept by default); ``scale_img_box`` gives the corrected
+    token-grid box.
+
+    Args:
+        cam (Tensor): Normalised CAMs, shape (B, C, H, W).
+        cls_labels (Tensor): Multi-hot image labels, shape (B, C).
+        img_box (Tensor, optional): ``[r0, r1, c0, c1]`` valid rows/cols in
+            this map's coordinates, shape (B, 4). Defaults to None.
+        bkg_thr (float): Background threshold. Defaults to 0.5.
+        high_thr (float | Tensor, optional): High threshold, a float or a
+            per-image (B,) tensor. Defaults to None.
+        low_thr (float, optional): Low threshold. Defaults to None.
+        ignore_index (int): Ignore value. Defaults to 255.
+
+    Returns:
+        Tensor: Labels, long, shape (B, H, W).
+    """
+    _check_dim(cam, 4, 'cam', '(B, C, H, W)')
+    b, c, h, w = cam.shape
+    if cls_labels.shape != (b, c):
+        raise ValueError(f'cam: cls_labels must be (B, C) = ({b}, {c}), '
+                         f'got {tuple(cls_labels.shape)}')
+    if (high_thr is None) != (low_thr is None):
+        raise ValueError('cam: give both high_thr and low_thr, or neither')
+    valid_cam = cam * cls_labels.to(cam)[:, :, None, None]
+    value, label = valid_cam.max(dim=1)
+    label = label + 1
+    label[value <= bkg_thr] = 0
+    if high_thr is not None:
+        high = _per_image(high_thr, b, value)
+        label[value <= high] = ignore_index
+        label[value <= low_thr] = 0
+    if img_box is not None:
+        # Built where the boxes live (usually the CPU metainfo), so the
+        # non-negativity check costs no device sync.
+        inside = box_mask(img_box, h, w).to(cam.device)
+        label = label.masked_fill(~inside, ignore_index)
+    return label
+
+
+def scale_img_box(img_box: Tensor, src_size: SizeType,
+                  dst_size: SizeType) -> Tensor:
+    """Map a pixel box to a coarser grid (the corrected token-grid box).
+
+    The official code (inherited from ToCo) applies the 448-pixel
+    ``img_box`` unchanged to the 28x28 token grid when it builds the PTC
+    labels, so a padded crop gets an empty or misplaced valid window. That
+    quirk is the default (pass the pixel box to ``cam_to_label`` as is);
+    this function is the switch-on correction: starts are floored and ends
+    are ceiled (a token that overlaps the image at all stays valid), then
+    clamped to the grid.
+
+    Args:
+        img_box (Tensor): ``[r0, r1, c0, c1]`` in ``src`` pixels, (B, 4).
+        src_size (int | tuple[int, int]): Source (H, W), e.g. 448.
+        dst_size (int | tuple[int, int]): Target (h, w), e.g. 28.
+
+    Returns:
+        Tensor: Long boxes in ``dst`` coordinates, shape (B, 4).
+    """
+    if img_box.dim() != 2 or img_box.shape[1] != 4:
+        raise ValueError('cam: img_box must be (B, 4) [r0, r1, c0, c1], '
+                         f'got {tuple(img_box.shape)}')
+    src_h, src_w = (src_size, ) * 2 if isinstance(src_size, int) else src_size
+    dst_h, dst_w = (dst_size, ) * 2 if isinstance(dst_size, int) else dst_size
+    box = img_box.long()
+    src = box.new_tensor([src_h, src_h, src_w, src_w])
+    dst = box.new_tensor([dst_h, dst_h, dst_w, dst_w])
+    floor = (box * dst).div(src, rounding_mode='floor')
+    ceil = -(-box * dst).div(src, rounding_mode='floor')
+    is_end = box.new_tensor([0, 1, 0, 1], dtype=torch.bool)
+    scaled = torch.where(is_end, ceil, floor)
+    return torch.minimum(scaled.clamp(min=0), dst)
+
+
+def label_to_aff_mask(label: Tensor, ignore_index: int = 255) -> Tensor:
+    """Pairwise token affinity targets for PTC (spec 5).
+
+    Args:
+        label (Tensor): Token labels, (B, N) or (B, h, w) (flattened).
+        ignore_index (int): Ignore value. Defaults to 255.
+
+    Returns:
+        Tensor: Float (B, N, N): 1 where the two labels are equal (bg-bg
+        included), 0 where they differ, ``ignore_index`` where either token
+        is ignored and on the diagonal.
+    """
+    if label.dim() not in (2, 3):
+        raise ValueError('cam: label must be (B, N) or (B, h, w), got '
+                         f'{tuple(label.shape)}')
+    label = label.flatten(1)
+    n = label.shape[1]
+    same = (label[:, :, None] == label[:, None, :]).float()
+    ignored = label == ignore_index
+    eye = torch.eye(n, dtype=torch.bool, device=label.device)
+    invalid = ignored[:, :, None] | ignored[:, None, :] | eye
+    return same.masked_fill(invalid, float(ignore_index))

@@ -1,0 +1,191 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""Pixel-adaptive refinement, PAR (spec 4.2).
+
+Pure functions plus a parameter-free ``nn.Module`` wrapper registered as
+``PAR``. The official module gathers neighbours with a dilated one-hot 3x3
+convolution on a replicate-padded input; here the same neighbours are
+slices of the padded tensor (exact, and free of the TF32 rounding a cuDNN
+convolution may apply).
+"""
+import math
+from typing import Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmseg.registry import MODELS
+from torch import Tensor
+
+#: The 8 neighbour offsets (dy, dx), in the official kernel order.
+NEIGHBOR_OFFSETS = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1),
+                    (1, 0), (1, 1))
+
+
+def _check_dilations(dilations: Sequence[int]) -> None:
+    """Raise a clear error for an empty or non-positive dilation list."""
+    if len(dilations) == 0 or min(dilations) < 1:
+        raise ValueError(f'par: dilations must be positive integers, got '
+                         f'{dilations}')
+
+
+def dilated_neighbors(x: Tensor, dilations: Sequence[int]) -> Tensor:
+    """Gather the 8 dilated neighbours of every pixel, replicate-padded.
+
+    Args:
+        x (Tensor): Maps, shape (B, C, H, W).
+        dilations (Sequence[int]): Dilations d; neighbour j of dilation d is
+            at offset ``d * NEIGHBOR_OFFSETS[j]``, coordinates clamped to
+            the map (replicate padding).
+
+    Returns:
+        Tensor: Shape (B, C, 8 * len(dilations), H, W), dilation-major.
+    """
+    _check_dilations(dilations)
+    h, w = x.shape[-2:]
+    neighbors = []
+    for d in dilations:
+        padded = F.pad(x, [d] * 4, mode='replicate')
+        for dy, dx in NEIGHBOR_OFFSETS:
+            top, left = d + dy * d, d + dx * d
+            neighbors.append(padded[..., top:top + h, left:left + w])
+    return torch.stack(neighbors, dim=2)
+
+
+def neighbor_distances(dilations: Sequence[int],
+                       device: torch.device = None) -> Tensor:
+    """Spatial distance of each neighbour, rho_j = d * (sqrt(2) or 1).
+
+    Args:
+        dilations (Sequence[int]): Dilations, as in ``dilated_neighbors``.
+        device (torch.device, optional): Output device. Defaults to None.
+
+    Returns:
+        Tensor: float32, shape (8 * len(dilations), ).
+    """
+    _check_dilations(dilations)
+    unit = torch.tensor(
+        [math.sqrt(2) if dy and dx else 1.0 for dy, dx in NEIGHBOR_OFFSETS],
+        device=device)
+    return torch.cat([unit * d for d in dilations])
+
+
+def par_affinity(image: Tensor,
+                 dilations: Sequence[int] = (1, 2, 4, 8, 12, 24),
+                 w1: float = 0.3,
+                 w2: float = 0.01) -> Tensor:
+    """Neighbour affinities A_j = softmax_j(a) + w2 * softmax_j(p).
+
+    ``a_j = mean_ch[-(|I_j - I| / (std_ch + 1e-8) / w1) ** 2]`` with the
+    unbiased std over the neighbour intensities of each channel, and
+    ``p_j = -(rho_j / (std(rho) + 1e-8) / w1) ** 2``. Rows sum to 1 + w2;
+    they are not renormalised.
+
+    Args:
+        image (Tensor): Images in [0, 1], shape (B, 3, H, W).
+        dilations (Sequence[int]): Dilations. Defaults to
+            (1, 2, 4, 8, 12, 24).
+        w1 (float): Temperature. Defaults to 0.3.
+        w2 (float): Weight of the position term. Defaults to 0.01.
+
+    Returns:
+        Tensor: Affinities, shape (B, 1, 8 * len(dilations), H, W).
+    """
+    if image.dim() != 4:
+        raise ValueError('par: image must be (B, 3, H, W), got '
+                         f'{tuple(image.shape)}')
+    neighbors = dilated_neighbors(image, dilations)
+    diff = (neighbors - image.unsqueeze(2)).abs()
+    std = neighbors.std(dim=2, keepdim=True)
+    aff = -(diff / (std + 1e-8) / w1)**2
+    aff = aff.mean(dim=1, keepdim=True)
+    dist = neighbor_distances(dilations, image.device).to(image.dtype)
+    dist = dist.view(1, 1, -1, 1, 1)
+    pos_aff = -(dist / (dist.std(dim=2, keepdim=True) + 1e-8) / w1)**2
+    return aff.softmax(dim=2) + w2 * pos_aff.softmax(dim=2)
+
+
+def par_propagate(probs: Tensor, affinity: Tensor, dilations: Sequence[int],
+                  num_iter: int) -> Tensor:
+    """Repeat ``P <- sum_j A_j * P_j`` ``num_iter`` times.
+
+    Args:
+        probs (Tensor): Maps to propagate, shape (B, K, H, W).
+        affinity (Tensor): From ``par_affinity``, (B, 1, 8 * D, H, W).
+        dilations (Sequence[int]): The dilations used for ``affinity``.
+        num_iter (int): Number of propagation steps.
+
+    Returns:
+        Tensor: Propagated maps, shape (B, K, H, W).
+    """
+    for _ in range(num_iter):
+        probs = (dilated_neighbors(probs, dilations) * affinity).sum(dim=2)
+    return probs
+
+
+def par_refine(image: Tensor,
+               probs: Tensor,
+               dilations: Sequence[int] = (1, 2, 4, 8, 12, 24),
+               num_iter: int = 10,
+               w1: float = 0.3,
+               w2: float = 0.01) -> Tensor:
+    """Refine class probabilities with image affinities (spec 4.2).
+
+    Args:
+        image (Tensor): Images in [0, 1], shape (B, 3, H, W).
+        probs (Tensor): Probabilities, (B, K, h, w); resized to (H, W)
+            first (bilinear, align_corners=True, as the official code).
+        dilations (Sequence[int]): Dilations. Defaults to
+            (1, 2, 4, 8, 12, 24).
+        num_iter (int): Propagation steps. Defaults to 10.
+        w1 (float): Temperature. Defaults to 0.3.
+        w2 (float): Position-term weight. Defaults to 0.01.
+
+    Returns:
+        Tensor: Refined maps, shape (B, K, H, W) (not renormalised).
+    """
+    if probs.dim() != 4 or probs.shape[0] != image.shape[0]:
+        raise ValueError('par: probs must be (B, K, h, w) with the image '
+                         f'batch size, got {tuple(probs.shape)} for image '
+                         f'{tuple(image.shape)}')
+    probs = F.interpolate(
+        probs, size=image.shape[-2:], mode='bilinear', align_corners=True)
+    affinity = par_affinity(image, dilations, w1, w2)
+    return par_propagate(probs, affinity, dilations, num_iter)
+
+
+@MODELS.register_module()
+class PAR(nn.Module):
+    """Parameter-free module wrapper of ``par_refine``.
+
+    Args:
+        dilations (Sequence[int]): Dilations. Defaults to
+            (1, 2, 4, 8, 12, 24).
+        num_iter (int): Propagation steps. Defaults to 10.
+        w1 (float): Temperature. Defaults to 0.3.
+        w2 (float): Position-term weight. Defaults to 0.01.
+    """
+
+    def __init__(self,
+                 dilations: Sequence[int] = (1, 2, 4, 8, 12, 24),
+                 num_iter: int = 10,
+                 w1: float = 0.3,
+                 w2: float = 0.01) -> None:
+        super().__init__()
+        _check_dilations(dilations)
+        self.dilations = tuple(dilations)
+        self.num_iter = num_iter
+        self.w1 = w1
+        self.w2 = w2
+
+    def forward(self, image: Tensor, probs: Tensor) -> Tensor:
+        """Refine ``probs`` (B, K, h, w) with ``image`` (B, 3, H, W).
+
+        Returns:
+            Tensor: Refined maps, shape (B, K, H, W).
+        """
+        return par_refine(image, probs, self.dilations, self.num_iter, self.w1,
+                          self.w2)
+
+    def extra_repr(self) -> str:
+        return (f'dilations={self.dilations}, num_iter={self.num_iter}, '
+                f'w1={self.w1}, w2={self.w2}')
