@@ -14,7 +14,7 @@ $(STAMP): scripts/setup_env.sh setup.py
 setup: $(STAMP)
 
 data/toy_voc/.done: $(STAMP)
-	$(PY) tools/make_toy_voc.py --out data/toy_voc
+	$(PY) tools/make_toy_voc.py --out data/toy_voc --overwrite
 	touch $@
 
 data: data/toy_voc/.done

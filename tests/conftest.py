@@ -3,3 +3,68 @@
 from mmengine.registry import init_default_scope
 
 init_default_scope('mmseg')
+
+import os.path as osp  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+import pytest  # noqa: E402
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+TOY_CONFIG = osp.join(REPO, 'configs', 'dupl_vit-tiny_toy.py')
+
+
+def toy_train_options(data_root: str, max_iters: int = 40) -> list:
+    """--cfg-options that shrink the toy config to a test-suite run that
+    still crosses all three phases (cam at 10, GMM at 25)."""
+    return [
+        f'train_dataloader.dataset.data_root={data_root}',
+        f'val_dataloader.dataset.data_root={data_root}',
+        f'test_dataloader.dataset.data_root={data_root}',
+        'train_dataloader.num_workers=0',
+        'train_dataloader.persistent_workers=False',
+        'val_dataloader.num_workers=0',
+        'val_dataloader.persistent_workers=False',
+        f'train_cfg.max_iters={max_iters}',
+        f'train_cfg.val_interval={max_iters}',
+        f'default_hooks.checkpoint.interval={max_iters}',
+        'default_hooks.logger.interval=5',
+        'custom_hooks.0.begin_iter=10',
+        f'custom_hooks.0.end_iter={max_iters}',
+        'custom_hooks.1.start_iter=25',
+        "model.train_cfg.seg_label_cams=[(10,'cam')]",
+        'model.train_cfg.loss_weights.seg=[(11,0.2)]',
+        f'param_scheduler.0.max_iters={max_iters}',
+        'param_scheduler.0.warmup_iters=5',
+    ]
+
+
+@pytest.fixture(scope='session')
+def toy_data_root(tmp_path_factory) -> str:
+    """A small toy VOC dataset (40 train / 12 val / 4 test images)."""
+    from mmseg_dupl.datasets.toy_voc import make_toy_voc
+    root = str(tmp_path_factory.mktemp('toy_voc'))
+    make_toy_voc(root, num_train=40, num_val=12, num_test=4, seed=0)
+    return root
+
+
+@pytest.fixture(scope='session')
+def toy_checkpoint(toy_data_root, tmp_path_factory) -> dict:
+    """Train the toy config for 40 iterations with tools/train.py (all
+    three phases) and return its paths: ``work_dir``, ``checkpoint``,
+    ``config`` (the dumped config), ``log`` (stdout) and ``data_root``."""
+    work_dir = str(tmp_path_factory.mktemp('toy_train'))
+    cmd = [
+        sys.executable,
+        osp.join(REPO, 'tools', 'train.py'), TOY_CONFIG, '--work-dir',
+        work_dir, '--cfg-options'
+    ] + toy_train_options(toy_data_root)
+    proc = subprocess.run(
+        cmd, cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return dict(
+        work_dir=work_dir,
+        checkpoint=osp.join(work_dir, 'iter_40.pth'),
+        config=osp.join(work_dir, 'dupl_vit-tiny_toy.py'),
+        log=proc.stdout + proc.stderr,
+        data_root=toy_data_root)
