@@ -86,6 +86,9 @@ class DualStudentSegmentor(BaseSegmentor):
     Args:
         student (dict): Config of one student (``DuPLStudent``).
         num_classes (int): Foreground classes C (20 VOC, 80 COCO).
+        num_students (int): 2 for DuPL; 1 builds the single-student
+            baseline (each term on its own labels, no discrepancy loss).
+            Defaults to 2.
         discrepancy_loss (dict): Config of the feature discrepancy loss;
             its weight is ``train_cfg.loss_weights.disc``.
         train_cfg (dict, optional): Overrides of ``DEFAULT_TRAIN_CFG``.
@@ -97,6 +100,7 @@ class DualStudentSegmentor(BaseSegmentor):
     def __init__(self,
                  student: ConfigType,
                  num_classes: int,
+                 num_students: int = 2,
                  discrepancy_loss: ConfigType = dict(type='DiscrepancyLoss'),
                  train_cfg: OptConfigType = None,
                  test_cfg: OptConfigType = None,
@@ -104,12 +108,16 @@ class DualStudentSegmentor(BaseSegmentor):
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(
             data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        if num_students not in (1, 2):
+            raise ValueError(f'model.num_students must be 1 or 2, got '
+                             f'{num_students}')
         self.student1 = MODELS.build(copy.deepcopy(student))
-        self.student2 = MODELS.build(copy.deepcopy(student))
+        self.student2 = MODELS.build(copy.deepcopy(student)) \
+            if num_students == 2 else None
         self.discrepancy_loss = MODELS.build(discrepancy_loss)
         self.train_cfg = _merged(DEFAULT_TRAIN_CFG, train_cfg)
         self.test_cfg = _merged(DEFAULT_TEST_CFG, test_cfg)
-        self._check_cfg(num_classes)
+        self._check_cfg(num_classes, num_students)
         self.par = PAR(**self.train_cfg['par'])
         self.fg_classes = num_classes
         self.num_classes = self.out_channels = num_classes + 1
@@ -120,7 +128,7 @@ class DualStudentSegmentor(BaseSegmentor):
         self.noise_filter_on = False
         self.consistency_on = False
 
-    def _check_cfg(self, num_classes: int) -> None:
+    def _check_cfg(self, num_classes: int, num_students: int) -> None:
         """Fail early, naming the config key, on bad values."""
         cfg, tcfg = self.train_cfg, self.test_cfg
         if num_classes < 1:
@@ -142,12 +150,18 @@ class DualStudentSegmentor(BaseSegmentor):
             raise ValueError("model.test_cfg.predict_on must be one of "
                              "'seg', 'cam', 'cam_aux', 'pseudo', got "
                              f"{tcfg['predict_on']!r}")
+        if num_students == 1 and tcfg['student'] != 's1':
+            raise ValueError("model.test_cfg.student must be 's1' with "
+                             'num_students=1')
         if tcfg['student'] not in ('s1', 's2', 'ensemble'):
             raise ValueError("model.test_cfg.student must be 's1', 's2' or "
                              f"'ensemble', got {tcfg['student']!r}")
 
     @property
-    def students(self) -> Tuple[torch.nn.Module, torch.nn.Module]:
+    def students(self) -> Tuple[torch.nn.Module, ...]:
+        """The students in order (one for the baseline)."""
+        if self.student2 is None:
+            return (self.student1, )
         return self.student1, self.student2
 
     # ------------------------------------------------------------------
@@ -197,7 +211,8 @@ class DualStudentSegmentor(BaseSegmentor):
             if self.noise_filter_on:
                 labels, ratios = self._filter_labels(segs, labels)
                 losses.update(ratios)
-            peer = labels[::-1] if cfg['cross_supervision'] else labels
+            cross = cfg['cross_supervision'] and len(labels) == 2
+            peer = labels[::-1] if cross else labels
             losses.update(self._seg_losses(segs, peer, weights['seg']))
             if use_reg:
                 losses.update(
@@ -222,7 +237,7 @@ class DualStudentSegmentor(BaseSegmentor):
                 aff = label_to_aff_mask(tokens.flatten(1))
                 losses[f's{k}.loss_ptc'] = weights['ptc'] * self._grouped(
                     ptc_loss, out['feat'], aff)
-        if weights['disc'] > 0:
+        if weights['disc'] > 0 and len(outs) == 2:
             losses['loss_disc'] = weights['disc'] * self.discrepancy_loss(
                 outs[0]['feat'], outs[1]['feat'])
         return losses
@@ -277,10 +292,11 @@ class DualStudentSegmentor(BaseSegmentor):
             noisy = gmm_noise_mask(
                 ce, flat, ignore_index=ignore, **self.train_cfg['gmm'])
         filtered = filter_noisy_labels(flat, noisy, ignore)
-        filtered = filtered.view(2, *labels[0].shape).unbind(0)
+        count = len(labels)
+        filtered = filtered.view(count, *labels[0].shape).unbind(0)
         ratios = {}
         for k, (y, mask) in enumerate(
-                zip(labels, noisy.view(2, -1).unbind(0)), start=1):
+                zip(labels, noisy.view(count, -1).unbind(0)), start=1):
             fg = ((y != 0) & (y != ignore)).sum().clamp(min=1)
             ratios[f'noise_ratio.s{k}'] = mask.sum().float() / fg
         return list(filtered), ratios
@@ -478,7 +494,7 @@ class DualStudentSegmentor(BaseSegmentor):
     def _forward(self,
                  inputs: Tensor,
                  data_samples: OptSampleList = None) -> Tuple[Tensor, Tensor]:
-        """Raw segmentation logits ``(B, K, h, w)`` of both students."""
+        """Raw segmentation logits ``(B, K, h, w)`` of every student."""
         return tuple(s.seg_logits(inputs) for s in self.students)
 
     # ------------------------------------------------------------------
@@ -497,7 +513,7 @@ class DualStudentSegmentor(BaseSegmentor):
         for key in single:
             rest = key[len(prefix):]
             value = state_dict.pop(key)
-            for name in ('student1', 'student2'):
+            for name in ('student1', 'student2')[:len(self.students)]:
                 state_dict.setdefault(f'{prefix}{name}.{rest}', value)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 

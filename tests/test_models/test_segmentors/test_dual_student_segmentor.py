@@ -208,3 +208,20 @@ def test_bad_test_cfg_names_the_key():
     cfg['test_cfg'] = dict(student='s3')
     with pytest.raises(ValueError, match='test_cfg.student'):
         MODELS.build(cfg)
+
+
+def test_single_student_baseline():
+    cfg = tiny_model_cfg()
+    cfg['num_students'] = 1
+    torch.manual_seed(0)
+    model = MODELS.build(cfg)
+    assert model.student2 is None and len(model.students) == 1
+    model.noise_filter_on = model.consistency_on = True
+    losses = run_loss(model, n=10)
+    assert 'loss_disc' not in losses and 's2.loss_cls' not in losses
+    assert {'s1.loss_seg', 's1.loss_reg', 'noise_ratio.s1'} <= set(losses)
+    with torch.no_grad():
+        assert len(model(make_batch()['inputs']['weak'], mode='tensor')) == 1
+    cfg['test_cfg'] = dict(student='ensemble')
+    with pytest.raises(ValueError, match='num_students=1'):
+        MODELS.build(cfg)
