@@ -119,8 +119,9 @@ class StrongAug(BaseTransform):
     AutoContrast, Equalize and Posterize use mmcv's ops, which equal PIL's
     ImageOps; Color, Contrast and Brightness use mmcv's pillow backend
     (PIL's ImageEnhance); Sharpness uses PIL's ImageEnhance directly.
-    ``backend='cv2'`` uses mmcv's cv2 ops throughout, which differ from PIL
-    by rounding (a few grey levels) and, for Sharpness, at the image border.
+    ``backend='cv2'`` uses mmcv's cv2 ops throughout: Color, Contrast and
+    Brightness then differ from PIL by rounding (at most 1 grey level on the
+    test images) and Sharpness differs on the one-pixel image border.
     Two differences from the reference remain: the reference augments its
     truncated denormalisation of the normalised tensor (some pixels 1 grey
     level low, spec 1.2), and it rescales in float rather than uint8.
