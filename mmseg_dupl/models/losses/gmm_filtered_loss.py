@@ -1,0 +1,177 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""DuPL's GMM noise filter (spec 8) as a wrapper of any per-pixel loss."""
+from typing import Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.logging import MessageHub
+from mmseg.registry import MODELS
+from mmseg.utils import ConfigType
+from torch import Tensor
+
+from ..utils.gmm import filter_noisy_labels, gmm_noise_mask
+from ..utils.loss_schedule import current_iter
+
+
+@MODELS.register_module()
+class GMMFilteredLoss(nn.Module):
+    """Ignore the pixels a two-component GMM flags as noisy, then apply a
+    wrapped per-pixel loss.
+
+    For a decode head trained on noisy labels (e.g. exported pseudo labels)
+    use it as ``loss_decode``::
+
+        loss_decode=dict(
+            type='GMMFilteredLoss',
+            loss_cfg=dict(type='CrossEntropyLoss', loss_weight=1.0),
+            start_iter=8000)
+
+    On every call from iteration ``start_iter`` on (read from the runner's
+    message hub; a model used outside a runner always filters):
+
+    .. code:: text
+
+        ce    = CE(cls_score, label, ignore_index), unreduced, no grad
+        noisy = gmm_noise_mask(ce, label)   # per image of the batch, fitted
+                                            # on fg pixels with ce > min_loss
+        label = label with noisy pixels set to ignore_index
+        return wrapped_loss(cls_score, label, weight, ignore_index, ...)
+
+    mmseg's ``BaseDecodeHead.loss_by_feat`` resizes the logits to the label
+    size before calling the loss, so ``cls_score`` and ``label`` share
+    (H, W). The noise criterion is always the softmax CE (DuPL's), whatever
+    the wrapped loss is. Background (label 0) is never filtered.
+
+    The fraction of foreground pixels removed in the last call is kept in
+    ``last_noise_ratio`` and, with ``log_key``, written to the message hub
+    as ``train/<log_key>`` so that it shows in the training log.
+
+    Args:
+        loss_cfg (dict): Config of the wrapped mmseg loss, called as
+            ``loss(cls_score, label, weight=..., ignore_index=..., **kw)``.
+            Defaults to ``dict(type='CrossEntropyLoss',
+            avg_non_ignore=True)``: the mean over the pixels still
+            labelled. With mmseg's ``avg_non_ignore=False`` the filtered
+            pixels would still count in the denominator.
+        min_loss (float): Fit only on losses above this. Defaults to 0.1.
+        min_pixels (int): Fit an image only with more fit pixels than
+            this. Defaults to 1000.
+        min_mean_gap (float): Accept a fit only when the two means differ
+            by more than this. Defaults to 1.0.
+        gamma (float): Posterior of the high-loss component above which a
+            pixel is noisy. Defaults to 0.95.
+        start_iter (int): First iteration that filters (0-based, as
+            ``runner.iter``). Defaults to 0.
+        log_key (str, optional): Message-hub scalar for the noise ratio;
+            it must not contain ``loss``. Defaults to 'gmm_noise_ratio'.
+        loss_name (str, optional): Name of the loss item; defaults to the
+            wrapped loss's. It must start with ``loss_``.
+    """
+
+    def __init__(self,
+                 loss_cfg: ConfigType = dict(
+                     type='CrossEntropyLoss', avg_non_ignore=True),
+                 min_loss: float = 0.1,
+                 min_pixels: int = 1000,
+                 min_mean_gap: float = 1.0,
+                 gamma: float = 0.95,
+                 start_iter: int = 0,
+                 log_key: Optional[str] = 'gmm_noise_ratio',
+                 loss_name: Optional[str] = None) -> None:
+        super().__init__()
+        if start_iter < 0:
+            raise ValueError('GMMFilteredLoss: start_iter must be >= 0, got '
+                             f'{start_iter}')
+        if not 0. < gamma < 1.:
+            raise ValueError('GMMFilteredLoss: gamma must be in (0, 1), got '
+                             f'{gamma}')
+        if log_key is not None and 'loss' in log_key:
+            raise ValueError('GMMFilteredLoss: log_key must not contain '
+                             f"'loss' (it would be summed), got {log_key!r}")
+        self.loss = MODELS.build(loss_cfg)
+        name = loss_name or getattr(self.loss, 'loss_name', None)
+        if not isinstance(name, str) or not name.startswith('loss_'):
+            raise ValueError(
+                "GMMFilteredLoss: loss_name must start with 'loss_' to be "
+                f'back-propagated, got {name!r} (loss_cfg={loss_cfg})')
+        self._loss_name = name
+        self.gmm_cfg = dict(
+            min_loss=min_loss,
+            min_pixels=min_pixels,
+            min_mean_gap=min_mean_gap,
+            gamma=gamma)
+        self.start_iter = start_iter
+        self.log_key = log_key
+        self.last_noise_ratio: Optional[Tensor] = None
+
+    def noise_mask(self, cls_score: Tensor, label: Tensor,
+                   ignore_index: int = 255) -> Tensor:
+        """Noisy pixels of every image of the batch.
+
+        Args:
+            cls_score (Tensor): Logits, (B, K, H, W).
+            label (Tensor): Labels at the logits' size, (B, H, W).
+            ignore_index (int): Ignored label. Defaults to 255.
+
+        Returns:
+            Tensor: Bool (B, H, W), True = noisy (always a foreground
+            label).
+        """
+        if cls_score.dim() != 4 or label.shape != (
+                cls_score.shape[0], *cls_score.shape[2:]):
+            raise ValueError(
+                'GMMFilteredLoss: expected cls_score (B, K, H, W) and label '
+                f'(B, H, W) of the same size, got {tuple(cls_score.shape)} '
+                f'and {tuple(label.shape)}')
+        with torch.no_grad():
+            ce = F.cross_entropy(
+                cls_score.detach().float(),
+                label.long(),
+                ignore_index=ignore_index,
+                reduction='none')
+            return gmm_noise_mask(
+                ce, label, ignore_index=ignore_index, **self.gmm_cfg)
+
+    def forward(self,
+                cls_score: Tensor,
+                label: Tensor,
+                weight: Optional[Tensor] = None,
+                ignore_index: int = 255,
+                **kwargs) -> Tensor:
+        """Filter the labels, then call the wrapped loss.
+
+        Args:
+            cls_score (Tensor): Logits, (B, K, H, W).
+            label (Tensor): Labels, (B, H, W).
+            weight (Tensor, optional): Per-pixel weight, passed on.
+            ignore_index (int): Ignored label. Defaults to 255.
+            **kwargs: Passed on to the wrapped loss.
+
+        Returns:
+            Tensor: The wrapped loss on the filtered labels.
+        """
+        if current_iter() >= self.start_iter:
+            noisy = self.noise_mask(cls_score, label, ignore_index)
+            fg = ((label != 0) & (label != ignore_index)).sum()
+            self.last_noise_ratio = noisy.sum().float() / fg.clamp(min=1)
+            if self.log_key is not None:
+                MessageHub.get_current_instance().update_scalar(
+                    f'train/{self.log_key}', float(self.last_noise_ratio))
+            label = filter_noisy_labels(label, noisy, ignore_index)
+        return self.loss(
+            cls_score,
+            label,
+            weight=weight,
+            ignore_index=ignore_index,
+            **kwargs)
+
+    @property
+    def loss_name(self) -> str:
+        """str: Name of the loss item (the wrapped loss's by default)."""
+        return self._loss_name
+
+    def extra_repr(self) -> str:
+        cfg = ', '.join(f'{k}={v}' for k, v in self.gmm_cfg.items())
+        return (f'{cfg}, start_iter={self.start_iter}, '
+                f'loss_name={self._loss_name!r}')

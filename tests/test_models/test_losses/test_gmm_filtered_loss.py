@@ -1,0 +1,193 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""GMMFilteredLoss: a hand-built noisy case, the iteration gate, and the
+wrapper inside a real mmseg EncoderDecoder / FCNHead."""
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.logging import MessageHub
+from mmseg.registry import MODELS
+from mmseg.structures import SegDataSample
+from mmengine.structures import PixelData
+
+from mmseg_dupl.models.losses import GMMFilteredLoss
+
+SIZE = 16
+NUM_NOISY = 28
+
+
+def _set_iter(n):
+    MessageHub.get_current_instance().update_info('iter', n)
+
+
+@pytest.fixture(autouse=True)
+def _no_runner_iter():
+    """Leave no iteration behind for other tests."""
+    hub = MessageHub.get_current_instance()
+    old = hub.get_info('iter')
+    yield
+    hub.update_info('iter', old)
+
+
+def _noisy_case(seed=0):
+    """Two 16x16 images, K = 3.
+
+    Image 0: left half is class 1; of its 128 pixels, 100 are 'clean'
+    (logit 2 on class 1, CE about 0.24) and the first 28 are 'noisy' (the
+    logits say class 2 with margin 6, CE about 6). Image 1: the same
+    label, every foreground pixel clean (one loss mode: nothing removed).
+    Background pixels are confidently background.
+
+    Returns:
+        tuple: logits (2, 3, 16, 16), label (2, 16, 16), expected noisy
+        mask (2, 16, 16).
+    """
+    g = torch.Generator().manual_seed(seed)
+    label = torch.zeros(2, SIZE, SIZE, dtype=torch.long)
+    label[:, :, :SIZE // 2] = 1
+    logits = torch.zeros(2, 3, SIZE, SIZE)
+    logits[:, 0] = 5.
+    fg = label == 1
+    logits[:, 0][fg] = 0.
+    logits[:, 1][fg] = 2. + 0.3 * torch.rand(int(fg.sum()), generator=g)
+    noisy = torch.zeros_like(fg)
+    rows, cols = torch.nonzero(fg[0], as_tuple=True)
+    noisy[0, rows[:NUM_NOISY], cols[:NUM_NOISY]] = True
+    logits[0, 1][noisy[0]] = 0.
+    logits[0, 2][noisy[0]] = 6. + torch.rand(NUM_NOISY, generator=g)
+    return logits, label, noisy
+
+
+def _hand_ce(logits, label, keep):
+    """Mean CE over the kept pixels, written out."""
+    logp = logits.log_softmax(dim=1)
+    nll = -logp.gather(1, label.clamp(max=2)[:, None])[:, 0]
+    return nll[keep].sum() / keep.sum()
+
+
+def _loss(**kw):
+    cfg = dict(type='GMMFilteredLoss', min_pixels=50)
+    cfg.update(kw)
+    return MODELS.build(cfg)
+
+
+def test_removes_exactly_the_high_loss_mode_and_matches_hand_ce():
+    logits, label, noisy = _noisy_case()
+    loss_fn = _loss()
+    mask = loss_fn.noise_mask(logits, label)
+    assert torch.equal(mask, noisy)
+    value = loss_fn(logits, label)
+    expected = _hand_ce(logits, label, ~noisy)
+    assert value.item() == pytest.approx(expected.item(), rel=1e-5)
+    plain = F.cross_entropy(logits, label)
+    assert value.item() < plain.item() - 0.3  # the noisy pixels dominate
+    fg = (label == 1).sum().item()
+    assert loss_fn.last_noise_ratio.item() == pytest.approx(NUM_NOISY / fg)
+    hub = MessageHub.get_current_instance()
+    assert hub.get_scalar('train/gmm_noise_ratio').current() == \
+        pytest.approx(NUM_NOISY / fg)
+
+
+def test_gates_min_pixels_and_start_iter():
+    logits, label, _ = _noisy_case()
+    plain = F.cross_entropy(logits, label).item()
+    # 128 fit pixels per image are not more than 200: no fit accepted
+    assert _loss(min_pixels=200)(logits, label).item() == \
+        pytest.approx(plain)
+    loss_fn = _loss(start_iter=10)
+    _set_iter(9)
+    assert loss_fn(logits, label).item() == pytest.approx(plain)
+    assert loss_fn.last_noise_ratio is None
+    _set_iter(10)
+    assert loss_fn(logits, label).item() < plain - 0.3
+
+
+def test_interface_weight_ignore_and_gradient():
+    logits, label, noisy = _noisy_case()
+    label[1, 0, :4] = 7  # another ignore value, passed through
+    logits.requires_grad_(True)
+    loss_fn = _loss(
+        loss_cfg=dict(type='CrossEntropyLoss', loss_weight=2.0))
+    assert loss_fn.loss_name == 'loss_ce'
+    value = loss_fn(logits, label, weight=None, ignore_index=7)
+    keep = ~noisy & (label != 7)
+    # mmseg's default avg_non_ignore=False divides by all pixels
+    expected = 2.0 * _hand_ce(logits.detach(), label, keep) * \
+        keep.sum() / keep.numel()
+    assert value.item() == pytest.approx(expected.item(), rel=1e-5)
+    value.backward()
+    # filtered pixels get no gradient, kept ones do
+    grad = logits.grad.abs().sum(dim=1)
+    assert grad[noisy].max() == 0
+    assert (grad[keep] > 0).all()
+
+
+def test_bad_config_is_named():
+    with pytest.raises(ValueError, match='loss_name'):
+        _loss(loss_name='ce')
+    with pytest.raises(ValueError, match='log_key'):
+        _loss(log_key='my_loss')
+    with pytest.raises(ValueError, match='gamma'):
+        _loss(gamma=1.5)
+    with pytest.raises(ValueError, match='same size'):
+        _loss()(torch.zeros(1, 3, 8, 8), torch.zeros(1, 4, 4).long())
+    assert _loss(loss_name='loss_gmm').loss_name == 'loss_gmm'
+    assert 'start_iter=0' in repr(_loss())
+
+
+@MODELS.register_module(force=True)
+class GMMTestIdentityBackbone(nn.Module):
+    """Returns the image as the only feature map (logits = 1x1 conv)."""
+
+    def forward(self, x):
+        return (x, )
+
+    def init_weights(self):
+        pass
+
+
+def _encoder_decoder(loss_decode):
+    model = MODELS.build(
+        dict(
+            type='EncoderDecoder',
+            backbone=dict(type='GMMTestIdentityBackbone'),
+            decode_head=dict(
+                type='FCNHead',
+                in_channels=3,
+                channels=3,
+                num_convs=0,
+                concat_input=False,
+                dropout_ratio=0.,
+                num_classes=3,
+                loss_decode=loss_decode)))
+    # conv_seg = identity: the input image *is* the logits map
+    with torch.no_grad():
+        model.decode_head.conv_seg.weight.copy_(torch.eye(3)[..., None,
+                                                               None])
+        model.decode_head.conv_seg.bias.zero_()
+    return model
+
+
+def test_in_mmseg_encoder_decoder_fcn_head():
+    logits, label, noisy = _noisy_case()
+    samples = [
+        SegDataSample(
+            gt_sem_seg=PixelData(data=lab[None]),
+            metainfo=dict(img_shape=(SIZE, SIZE), pad_shape=(SIZE, SIZE)))
+        for lab in label
+    ]
+    filtered = _encoder_decoder(
+        dict(type='GMMFilteredLoss', min_pixels=50))
+    plain = _encoder_decoder(
+        dict(type='CrossEntropyLoss', avg_non_ignore=True))
+    assert isinstance(filtered.decode_head.loss_decode, GMMFilteredLoss)
+    losses = filtered.loss(logits, samples)
+    assert set(losses) == {'decode.loss_ce', 'decode.acc_seg'}
+    expected = _hand_ce(logits, label, ~noisy)
+    assert losses['decode.loss_ce'].item() == pytest.approx(
+        expected.item(), rel=1e-5)
+    plain_loss = plain.loss(logits, samples)['decode.loss_ce']
+    assert plain_loss.item() == pytest.approx(
+        F.cross_entropy(logits, label).item(), rel=1e-5)
+    losses['decode.loss_ce'].backward()
+    assert filtered.decode_head.conv_seg.weight.grad.abs().sum() > 0
