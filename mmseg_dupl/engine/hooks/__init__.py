@@ -1,5 +1,10 @@
 # Copyright (c) OpenMMLab. All rights reserved.
+from .cam_visualization_hook import CAMVisualizationHook
 from .cosine_threshold_hook import CosineThresholdHook
 from .gmm_noise_filter_hook import GMMNoiseFilterHook
+from .progress_bar_hook import ProgressBarHook
 
-__all__ = ['CosineThresholdHook', 'GMMNoiseFilterHook']
+__all__ = [
+    'CAMVisualizationHook', 'CosineThresholdHook', 'GMMNoiseFilterHook',
+    'ProgressBarHook'
+]
