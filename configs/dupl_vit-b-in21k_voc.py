@@ -1,9 +1,12 @@
-# DuPL with ViT-B/16 pretrained on ImageNet-21k and fine-tuned on 1k (the
-# reference's jx_vit_base_p16_224 weights, spec 2.2), PASCAL VOC, 20k iters.
+# DuPL with ViT-B/16 pretrained on ImageNet-21k and fine-tuned on 1k at 224
+# (the reference's timm `jx_vit_base_p16_224-80ecf9dd.pth`, spec 2.2),
+# PASCAL VOC, 20k iterations. mmpretrain publishes no conversion of these
+# weights, so convert the timm file once:
+#   python tools/convert_timm_vit.py jx_vit_base_p16_224-80ecf9dd.pth \
+#       pretrain/vit-b16_in21k-ft-in1k-224_mmpretrain.pth
+# (the input normalisation stays ImageNet mean/std, as in the reference).
 _base_ = ['./dupl_vit-b_voc.py']
-pretrained = ('https://download.openmmlab.com/mmclassification/v0/vit/'
-              'finetune/vit-base-p16_in21k-pre-3rdparty_ft-64xb64_in1k-384_'
-              '20210928-98e8652b.pth')
+pretrained = 'pretrain/vit-b16_in21k-ft-in1k-224_mmpretrain.pth'
 model = dict(
     student=dict(
         backbone=dict(

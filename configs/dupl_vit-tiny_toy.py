@@ -19,6 +19,7 @@ model = dict(
         in_channels=embed_dims,
         backbone=dict(
             arch=dict(
+                _delete_=True,
                 embed_dims=embed_dims,
                 num_layers=6,
                 num_heads=3,

@@ -1,0 +1,157 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""The demo: train DuPL and a single-student baseline on the toy dataset
+(CPU), evaluate both, and write ``WORK_DIR/report.md`` with figures.
+
+    python tools/run_demo.py --data-root data/toy_voc --work-dir work_dirs/demo
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import sys
+import time
+from typing import Dict, List
+
+import torch
+from mmengine.config import Config
+from mmengine.dataset import pseudo_collate
+from mmengine.runner import Runner
+from torch.utils.data import DataLoader
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+from demo_report import write_report  # noqa: E402
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+DUPL_CONFIG = osp.join(REPO, 'configs', 'dupl_vit-tiny_toy.py')
+BASELINE_CONFIG = osp.join(REPO, 'configs',
+                           'baseline_single-student_vit-tiny_toy.py')
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--data-root', default='data/toy_voc')
+    parser.add_argument('--work-dir', default='work_dirs/demo')
+    parser.add_argument(
+        '--iters', type=int, default=None,
+        help='training iterations (default: the toy config\'s)')
+    parser.add_argument(
+        '--skip-baseline', action='store_true',
+        help='train DuPL only (the report then has no baseline column)')
+    return parser.parse_args()
+
+
+def load_config(path: str, data_root: str, work_dir: str,
+                iters: int = None) -> Config:
+    """The toy config pointed at ``data_root``, with a progress bar."""
+    cfg = Config.fromfile(path)
+    cfg.work_dir = work_dir
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        cfg[loader].dataset.data_root = data_root
+    cfg.custom_hooks = list(cfg.custom_hooks) + [
+        dict(type='ProgressBarHook')
+    ]
+    cfg.default_hooks.logger.interval = 50
+    if iters is not None:
+        scale_schedule(cfg, iters)
+    return cfg
+
+
+def scale_schedule(cfg: Config, iters: int) -> None:
+    """Shrink or stretch every iteration count of the toy schedule."""
+    ratio = iters / cfg.train_cfg.max_iters
+    cfg.train_cfg.max_iters = iters
+    cfg.train_cfg.val_interval = max(1, int(cfg.train_cfg.val_interval *
+                                            ratio))
+    cfg.param_scheduler[0].max_iters = iters
+    cfg.param_scheduler[0].warmup_iters = max(
+        1, int(cfg.param_scheduler[0].warmup_iters * ratio))
+    cfg.default_hooks.checkpoint.interval = iters
+    train_cfg = cfg.model.train_cfg
+    train_cfg.seg_label_cams = [(int(i * ratio), s)
+                                for i, s in train_cfg.seg_label_cams]
+    train_cfg.loss_weights.seg = [(int(i * ratio), w)
+                                  for i, w in train_cfg.loss_weights.seg]
+    for hook in cfg.custom_hooks:
+        for key in ('begin_iter', 'end_iter', 'start_iter'):
+            if key in hook:
+                hook[key] = min(int(hook[key] * ratio), iters)
+
+
+def train(cfg: Config) -> Dict:
+    """Train with mmengine's Runner; return the runner and the wall time."""
+    runner = Runner.from_cfg(cfg)
+    start = time.time()
+    runner.train()
+    return dict(runner=runner, seconds=time.time() - start)
+
+
+def split_dataset(cfg: Config, ann_file: str):
+    """A test-mode dataset (test pipeline, masks loaded) for a split."""
+    from mmseg.registry import DATASETS
+    dataset_cfg = cfg.test_dataloader.dataset.copy()
+    dataset_cfg.ann_file = ann_file
+    dataset_cfg.test_mode = True
+    return DATASETS.build(dataset_cfg)
+
+
+@torch.no_grad()
+def evaluate(model, dataset, **test_cfg) -> float:
+    """mmseg's IoUMetric over ``dataset`` with ``model.test_cfg`` updated."""
+    from mmseg.evaluation import IoUMetric
+    saved = dict(model.test_cfg)
+    model.test_cfg.update(test_cfg)
+    metric = IoUMetric(iou_metrics=['mIoU'])
+    metric.dataset_meta = dataset.metainfo
+    loader = DataLoader(dataset, batch_size=1, collate_fn=pseudo_collate)
+    model.eval()
+    for batch in loader:
+        metric.process(batch, model.test_step(batch))
+    model.test_cfg.clear()
+    model.test_cfg.update(saved)
+    return float(metric.evaluate(len(dataset))['mIoU'])
+
+
+def evaluate_all(model, val_set, train_set, students: List[str]) -> Dict:
+    """Seg mIoU per student on val; CAM and pseudo-label mIoU on train."""
+    results = {}
+    for student in students:
+        results[f'seg_{student}'] = evaluate(
+            model, val_set, predict_on='seg', student=student)
+    results['cam_train'] = evaluate(
+        model, train_set, predict_on='cam', student='s1')
+    results['pseudo_train'] = evaluate(
+        model, train_set, predict_on='pseudo', student='s1')
+    return results
+
+
+def main() -> None:
+    args = parse_args()
+    work_dir = osp.abspath(args.work_dir)
+    os.makedirs(work_dir, exist_ok=True)
+    runs = {}
+    plan = [('dupl', DUPL_CONFIG, ['s1', 's2', 'ensemble'])]
+    if not args.skip_baseline:
+        plan.append(('baseline', BASELINE_CONFIG, ['s1']))
+    for name, path, students in plan:
+        print(f'\n=== training {name} ({osp.relpath(path, REPO)}) ===')
+        cfg = load_config(path, args.data_root, osp.join(work_dir, name),
+                          args.iters)
+        run = train(cfg)
+        model = run['runner'].model
+        val_set = split_dataset(cfg, cfg.val_dataloader.dataset.ann_file)
+        train_set = split_dataset(cfg, 'ImageSets/Segmentation/train.txt')
+        print(f'=== evaluating {name} ===')
+        run['metrics'] = evaluate_all(model, val_set, train_set, students)
+        run['cfg'] = cfg
+        runs[name] = run
+    report = write_report(runs, work_dir)
+    with open(osp.join(work_dir, 'metrics.json'), 'w') as f:
+        json.dump({k: dict(v['metrics'], seconds=v['seconds'])
+                   for k, v in runs.items()}, f, indent=2)
+    print('\n' + report['table'])
+    print(f'\nreport: {osp.join(work_dir, "report.md")}')
+
+
+if __name__ == '__main__':
+    main()
