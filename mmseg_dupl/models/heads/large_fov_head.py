@@ -26,6 +26,9 @@ class LargeFOVHead(BaseDecodeHead):
         channels (int): Hidden channels. Defaults to 512.
         dilation (int): Dilation (and padding) of the 3x3 convs.
             Defaults to 5.
+        loss_decode (dict | list[dict]): Loss when the head is trained by
+            mmseg's usual ``loss_by_feat`` (DuPL's segmentor computes its
+            own losses). Defaults to the bg/fg balanced CE of DuPL.
         **kwargs: Passed to ``BaseDecodeHead`` (``num_classes`` required).
     """
 
@@ -34,12 +37,15 @@ class LargeFOVHead(BaseDecodeHead):
                  channels: int = 512,
                  dilation: int = 5,
                  dropout_ratio: float = 0.,
+                 loss_decode: Union[dict, List[dict]] = dict(
+                     type='BalancedSegLoss'),
                  init_cfg: Optional[Union[dict, List[dict]]] = None,
                  **kwargs) -> None:
         super().__init__(
             in_channels,
             channels,
             dropout_ratio=dropout_ratio,
+            loss_decode=loss_decode,
             init_cfg=init_cfg,
             **kwargs)
         self.convs = nn.Sequential(
