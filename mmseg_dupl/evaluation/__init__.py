@@ -1,1 +1,5 @@
 # Copyright (c) OpenMMLab. All rights reserved.
+from .dense_crf import dense_crf
+from .metrics import DEFAULT_CRF_CFG, CRFIoUMetric
+
+__all__ = ['dense_crf', 'CRFIoUMetric', 'DEFAULT_CRF_CFG']
