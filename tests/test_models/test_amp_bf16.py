@@ -2,10 +2,9 @@
 """bf16 autocast on the CPU: the DuPL model trains in every phase with the
 CAM normalisation, PAR, GMM and the losses kept in fp32 (``fp32_island``).
 
-Until the islands are wired into the library, ``islands`` monkeypatches
-them in where the segmentor looks the functions up; the wrapped names are
-the change proposed for ``cam.py``, ``par.py``, ``pseudo_label.py``,
-``gmm.py`` and ``losses/functional.py``.
+The library wraps these functions with ``fp32_island``
+(``test_library_functions_are_islands``); the ``islands`` fixture adds a
+spy inside each one to record what the island's body saw.
 """
 import argparse
 import copy
@@ -40,6 +39,14 @@ ISLANDS = [
     (seg_module, 'consistency_loss'),
     (disc_module, 'discrepancy_loss'),
 ]
+
+
+def test_library_functions_are_islands():
+    for module, name in ISLANDS:
+        fn = getattr(module, name)
+        assert hasattr(fn, '__wrapped__'), f'{name} is not an fp32 island'
+    from mmseg_dupl.models.utils import gmm
+    assert hasattr(gmm.fit_gmm_1d, '__wrapped__')
 
 
 def test_fp32_island_casts_and_disables_autocast():

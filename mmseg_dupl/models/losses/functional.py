@@ -9,8 +9,10 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from ..utils.precision import fp32_island
 
 
+@fp32_island
 def multilabel_cls_loss(logits: Tensor, labels: Tensor) -> Tensor:
     """Multi-label soft-margin loss, mean over classes and batch.
 
@@ -28,6 +30,7 @@ def multilabel_cls_loss(logits: Tensor, labels: Tensor) -> Tensor:
     return F.multilabel_soft_margin_loss(logits, labels.to(logits))
 
 
+@fp32_island
 def per_pixel_ce(logits: Tensor,
                  label: Tensor,
                  ignore_index: int = 255) -> Tensor:
@@ -50,6 +53,7 @@ def per_pixel_ce(logits: Tensor,
         logits, label.long(), ignore_index=ignore_index, reduction='none')
 
 
+@fp32_island
 def balanced_seg_loss(logits: Tensor,
                       label: Tensor,
                       ignore_index: int = 255,
@@ -82,6 +86,7 @@ def balanced_seg_loss(logits: Tensor,
     return 0.5 * (bg_loss + fg_loss)
 
 
+@fp32_island
 def ptc_loss(features: Tensor, aff_mask: Tensor) -> Tensor:
     """Masked patch-token contrast loss (ToCo's ``get_masked_ptc_loss``).
 
@@ -113,6 +118,7 @@ def ptc_loss(features: Tensor, aff_mask: Tensor) -> Tensor:
     return 0.5 * pos_term + 0.5 * neg_term
 
 
+@fp32_island
 def discrepancy_loss(feat_a: Tensor,
                      feat_b: Tensor,
                      eps: float = 1e-6) -> Tensor:
@@ -141,6 +147,7 @@ def discrepancy_loss(feat_a: Tensor,
     return (1 + to_b) + (1 + to_a)
 
 
+@fp32_island
 def consistency_loss(strong_logits: Tensor,
                      weak_logits: Tensor,
                      peer_label: Tensor,

@@ -9,6 +9,7 @@ from typing import Callable, Optional, Sequence, Tuple, Union
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from .precision import fp32_island
 
 CamFn = Callable[[Tensor], Tuple[Tensor, Tensor]]
 SizeType = Union[int, Tuple[int, int]]
@@ -21,6 +22,7 @@ def _check_dim(x: Tensor, dim: int, name: str, shape: str) -> None:
         raise ValueError(f'cam: {name} must be {shape}, got {got}')
 
 
+@fp32_island
 def normalize_cam(cam: Tensor, eps: float = 1e-5) -> Tensor:
     """Min-max normalise every (image, class) map.
 
@@ -59,6 +61,7 @@ def resize_for_scale(inputs: Tensor, scale: float) -> Tensor:
         align_corners=False)
 
 
+@fp32_island
 def merge_flipped_cam(cam: Tensor, batch_size: int,
                       out_hw: Tuple[int, int]) -> Tensor:
     """Upsample a [x, flip(x)] CAM batch and merge the two halves.

@@ -33,6 +33,7 @@ from typing import Tuple
 
 import torch
 from torch import Tensor
+from .precision import fp32_island
 
 
 def _check_rows(x: Tensor, valid: Tensor) -> None:
@@ -204,6 +205,7 @@ def em_gmm_1d(x: Tensor,
     return means, variances, weights
 
 
+@fp32_island
 def fit_gmm_1d(x: Tensor,
                valid: Tensor,
                max_iter: int = 10,
@@ -233,6 +235,7 @@ def fit_gmm_1d(x: Tensor,
     return em_gmm_1d(x, valid, *params, max_iter, tol, reg_covar)
 
 
+@fp32_island
 def gmm_posterior(x: Tensor, means: Tensor, variances: Tensor,
                   weights: Tensor) -> Tensor:
     """Posterior of each component for every entry (``predict_proba``).
@@ -255,6 +258,7 @@ def gmm_posterior(x: Tensor, means: Tensor, variances: Tensor,
     return log_prob.softmax(dim=2)
 
 
+@fp32_island
 def gmm_noise_mask(losses: Tensor,
                    labels: Tensor,
                    min_loss: float = 0.1,

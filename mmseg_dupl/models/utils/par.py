@@ -15,6 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmseg.registry import MODELS
 from torch import Tensor
+from .precision import fp32_island
 
 #: The 8 neighbour offsets (dy, dx), in the official kernel order.
 NEIGHBOR_OFFSETS = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1),
@@ -122,6 +123,7 @@ def par_propagate(probs: Tensor, affinity: Tensor, dilations: Sequence[int],
     return probs
 
 
+@fp32_island
 def par_refine(image: Tensor,
                probs: Tensor,
                dilations: Sequence[int] = (1, 2, 4, 8, 12, 24),

@@ -8,6 +8,7 @@ from torch import Tensor
 
 from .cam import box_mask
 from .par import par_refine
+from .precision import fp32_island
 
 #: ImageNet statistics on the 0-255 scale (RGB), as in the configs.
 IMAGENET_MEAN_255 = (123.675, 116.28, 103.53)
@@ -115,6 +116,7 @@ def _keys_argmax(refined: Tensor, keys: Tensor, key_valid: Tensor,
     return keys.gather(1, index).view(-1, *out_hw)
 
 
+@fp32_island
 def refine_cams_with_dynamic_thres(image: Tensor,
                                    cams: Tensor,
                                    cls_labels: Tensor,
