@@ -13,42 +13,16 @@ Per rank ``r`` it writes, under ``out_dir``:
   buffers the forward used, the switches the hooks had set, and the
   gradients as DDP left them (averaged over ranks).
 - ``final_rank{r}.pth`` after training: the model's state dict.
-
-CPU launch shim: mmengine 0.10.7's ``init_dist`` calls
-``torch.cuda.set_device(LOCAL_RANK)`` unconditionally, which raises on a
-host without a CUDA driver. Importing this module (``custom_imports`` runs
-in ``Config.fromfile``, before the Runner is built) under a torch launcher
-on such a host initialises the gloo process group itself; the Runner then
-skips ``init_dist``. The config must also pass ``device_ids=None`` to DDP
-(``model_wrapper_cfg``), since mmengine's default is ``[LOCAL_RANK]``.
 """
 import os
 import os.path as osp
 from typing import Optional
 
 import torch
-import torch.distributed as torch_dist
 from mmengine.dist import get_rank
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmseg.registry import HOOKS
-
-
-def init_cpu_process_group(backend: str = 'gloo') -> bool:
-    """Initialise the default process group on a CUDA-less host when the
-    process was started by a torch launcher (``LOCAL_RANK`` is set).
-
-    Returns:
-        bool: Whether this call initialised the group.
-    """
-    if 'LOCAL_RANK' not in os.environ or torch.cuda.is_available() or \
-            torch_dist.is_initialized():
-        return False
-    torch_dist.init_process_group(backend=backend)
-    return True
-
-
-init_cpu_process_group()
 
 
 def _unwrap(runner) -> torch.nn.Module:

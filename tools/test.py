@@ -20,6 +20,9 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
+from mmseg_dupl.engine.cpu_launch import \
+    prepare_cpu_distributed  # noqa: E402
+
 
 # TODO: support fuse_conv_bn, visualization, and format_only
 def parse_args():
@@ -126,7 +129,8 @@ def main():
         cfg.test_evaluator['output_dir'] = args.out
         cfg.test_evaluator['keep_results'] = True
 
-    # build the runner from config
+    # build the runner from config (gloo DDP on hosts without CUDA)
+    prepare_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg)
 
     # start testing

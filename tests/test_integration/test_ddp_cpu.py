@@ -56,10 +56,6 @@ def _write_config(tmp_path, out_dir: str) -> str:
         'custom_imports = dict(imports=["mmseg_dupl", "mmpretrain.models", '
         '"ddp_probe_hook"], allow_failed_imports=False)\n'
         f'custom_hooks = {hooks!r}\n'
-        # mmengine's default device_ids=[LOCAL_RANK] is for GPUs only.
-        'model_wrapper_cfg = dict(type="MMDistributedDataParallel", '
-        'device_ids=None, broadcast_buffers=False, '
-        'find_unused_parameters=True)\n'
         'val_cfg = None\nval_dataloader = None\nval_evaluator = None\n')
     return str(path)
 

@@ -1,0 +1,40 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""Let ``tools/train.py --launcher pytorch`` and ``--amp`` work on hosts
+without CUDA (CPU DDP with gloo, bf16 autocast)."""
+import torch
+import torch.distributed as dist
+from mmengine.config import Config
+
+
+def prepare_cpu_distributed(cfg: Config) -> None:
+    """Initialise gloo and a CPU DDP wrapper when launched without CUDA.
+
+    mmengine 0.10.7's ``init_dist`` calls ``torch.cuda.set_device`` and its
+    default DDP wrapper passes ``device_ids=[LOCAL_RANK]``; both fail
+    without a CUDA driver. Opening the process group here makes the Runner
+    skip ``init_dist``; ``device_ids=None`` is DDP's CPU setting.
+
+    Args:
+        cfg (Config): The training config (``launcher`` already set).
+    """
+    if cfg.get('launcher', 'none') == 'none' or torch.cuda.is_available():
+        return
+    if not dist.is_initialized():
+        backend = cfg.get('env_cfg', {}).get('dist_cfg', {}).get(
+            'backend', 'gloo')
+        dist.init_process_group(
+            backend='gloo' if backend == 'nccl' else backend)
+    wrapper = dict(cfg.get('model_wrapper_cfg') or {})
+    wrapper.setdefault('type', 'MMDistributedDataParallel')
+    wrapper.update(device_ids=None)
+    wrapper.setdefault('broadcast_buffers', False)
+    wrapper.setdefault('find_unused_parameters',
+                       cfg.get('find_unused_parameters', False))
+    cfg.model_wrapper_cfg = wrapper
+
+
+def amp_optim_wrapper_type() -> str:
+    """``AmpOptimWrapper`` where mmengine supports it (CUDA), else the
+    loss-scaler-free bf16 ``AutocastOptimWrapper``."""
+    return 'AmpOptimWrapper' if torch.cuda.is_available() else \
+        'AutocastOptimWrapper'
