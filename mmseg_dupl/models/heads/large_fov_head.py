@@ -15,7 +15,7 @@ class LargeFOVHead(BaseDecodeHead):
     .. code:: text
 
         F (B, in_channels, h, w) -> conv3x3(dil d, no bias) -> ReLU
-          -> conv3x3(dil d, no bias) -> ReLU -> conv1x1(no bias) -> (B, K, h, w)
+          -> conv3x3(dil d, no bias) -> ReLU -> conv1x1(no bias) -> (B,K,h,w)
 
     No BN and no dropout, and PyTorch's default conv initialisation, as the
     reference (its ``_init_weights`` is never called). Usable as the decode

@@ -5,13 +5,10 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from mmengine.structures import PixelData
 from mmseg.models.segmentors.base import BaseSegmentor
 from mmseg.models.utils import resize
 from mmseg.registry import MODELS
-from mmseg.utils import (ConfigType, OptConfigType, OptMultiConfig,
-                         OptSampleList, SampleList, add_prefix)
+from mmseg.utils import ConfigType, OptConfigType, OptMultiConfig, SampleList
 from torch import Tensor
 
 from mmseg_dupl.utils.homography import warp_by_homography
@@ -25,6 +22,7 @@ from ..utils.loss_schedule import (current_iter, piecewise_weight,
 from ..utils.par import PAR
 from ..utils.pseudo_label import (denormalize_truncated,
                                   refine_cams_with_dynamic_thres)
+from .dual_student_inference import DualStudentInferenceMixin
 
 # The official VOC run (spec 9): weights as ``[(first_iter, weight)]``.
 DEFAULT_TRAIN_CFG = dict(
@@ -44,6 +42,9 @@ DEFAULT_TRAIN_CFG = dict(
     gmm=dict(min_loss=0.1, min_pixels=1000, min_mean_gap=1.0, gamma=0.95),
     par=dict(dilations=(1, 2, 4, 8, 12, 24), num_iter=10),
     down_scale=2,
+    # Take the scale-1.0 un-flipped CAMs from the training forward (the
+    # reference recomputes them; identical numbers).
+    reuse_scale1_cam=True,
     # Spec 4.1 quirk: the 448-pixel img_box is applied to the token grid.
     fix_token_box=False,
     # Images over which the ratio-normalised losses are pooled; None pools
@@ -61,7 +62,7 @@ DEFAULT_TEST_CFG = dict(
 
 
 @MODELS.register_module()
-class DualStudentSegmentor(BaseSegmentor):
+class DualStudentSegmentor(DualStudentInferenceMixin, BaseSegmentor):
     """DuPL's dual-student segmentor (spec 2-9).
 
     .. code:: text
@@ -72,7 +73,7 @@ class DualStudentSegmentor(BaseSegmentor):
             cam_aux_k -> token labels T_k -> PTC(F_k, T_k)
             cam_k --PAR--> pseudo labels Y_k --GMM filter--> Y_k'
           L = cls + ptc + disc(F_1, F_2) + seg(S_1, Y_2') + seg(S_2, Y_1')
-              + reg(student_k(strong) warped back, argmax S_k, ignore of Y_peer')
+              + reg(student_k(strong) warped back, argmax S_k, Y_peer' == 255)
 
     Both students are built from one ``student`` config and have
     independent parameters. A checkpoint of a single student (keys without
@@ -127,6 +128,9 @@ class DualStudentSegmentor(BaseSegmentor):
             torch.full((num_classes, ), float(self.train_cfg['high_thr'])))
         self.noise_filter_on = False
         self.consistency_on = False
+        # CAMVisualizationHook's request (images to keep) and what is kept
+        self.keep_visuals = 0
+        self.last_visuals: Optional[dict] = None
 
     def _check_cfg(self, num_classes: int, num_students: int) -> None:
         """Fail early, naming the config key, on bad values."""
@@ -195,9 +199,10 @@ class DualStudentSegmentor(BaseSegmentor):
         img_box = self._img_box(samples, weak)
         high_thr = self._image_thresholds(cls_labels)
 
-        cams = [multi_scale_cam(s.cams, weak, cfg['cam_scales'])
-                for s in self.students]
         outs = [s(weak) for s in self.students]
+        cams = [self._train_cams(s, weak, o)
+                for s, o in zip(self.students, outs)]
+        visuals = self._start_visuals(weak, cams, cls_labels)
         losses = self._cls_ptc_disc_losses(outs, cams, cls_labels, img_box,
                                            high_thr, weights)
         source = _seg_label_source(cfg['seg_label_cams'], n)
@@ -208,8 +213,14 @@ class DualStudentSegmentor(BaseSegmentor):
                                              high_thr, img_box, source)
             segs = [resize(o['seg'], weak.shape[2:], mode='bilinear',
                            align_corners=False) for o in outs]
+            if visuals is not None:
+                visuals['labels'] = [y[:len(visuals['img'])] for y in labels]
             if self.noise_filter_on:
-                labels, ratios = self._filter_labels(segs, labels)
+                filtered, ratios = self._filter_labels(segs, labels)
+                if visuals is not None:
+                    visuals['noisy'] = [(a != b)[:len(visuals['img'])]
+                                        for a, b in zip(labels, filtered)]
+                labels = filtered
                 losses.update(ratios)
             cross = cfg['cross_supervision'] and len(labels) == 2
             peer = labels[::-1] if cross else labels
@@ -220,6 +231,37 @@ class DualStudentSegmentor(BaseSegmentor):
                                      weights['reg']))
         losses['thr_image'] = high_thr.mean().detach()
         return losses
+
+    def _train_cams(self, student: torch.nn.Module, weak: Tensor,
+                    out: dict) -> Tuple[Tensor, Tensor]:
+        """Multi-scale ``(cam, cam_aux)`` of one student (no grad). With
+        ``train_cfg.reuse_scale1_cam`` the un-flipped scale-1.0 CAMs come
+        from the training forward's features instead of a second pass: the
+        same numbers (CAMs are made before the optimizer step, and the
+        configs use no dropout or drop-path), a fifth fewer CAM passes."""
+        precomputed = None
+        if self.train_cfg['reuse_scale1_cam']:
+            with torch.no_grad():
+                precomputed = student.cams_from_features(
+                    out['feat_aux'].detach(), out['feat'].detach())
+        with torch.no_grad():
+            return multi_scale_cam(student.cams, weak,
+                                   self.train_cfg['cam_scales'], precomputed)
+
+    def _start_visuals(self, weak: Tensor, cams: List[tuple],
+                       cls_labels: Tensor) -> Optional[dict]:
+        """What ``CAMVisualizationHook`` draws, kept in ``last_visuals``
+        when it asks (``keep_visuals`` = number of images), else None."""
+        count = int(self.keep_visuals)
+        if count <= 0:
+            return None
+        mean, std = self._norm_stats()
+        image = denormalize_truncated(weak[:count].detach(), mean, std)
+        self.last_visuals = dict(
+            img=(image * 255).round().byte().permute(0, 2, 3, 1).cpu(),
+            cams=[c[0][:count].detach().cpu() for c in cams],
+            cls_labels=cls_labels[:count].detach().cpu())
+        return self.last_visuals
 
     def _cls_ptc_disc_losses(self, outs: List[dict], cams: List[tuple],
                              cls_labels: Tensor, img_box: Optional[Tensor],
@@ -389,115 +431,6 @@ class DualStudentSegmentor(BaseSegmentor):
         return dp.mean.view(-1), dp.std.view(-1)
 
     # ------------------------------------------------------------------
-    # inference
-    # ------------------------------------------------------------------
-    def _predict_students(self) -> Sequence[torch.nn.Module]:
-        choice = self.test_cfg['student']
-        return {
-            's1': (self.student1, ),
-            's2': (self.student2, ),
-            'ensemble': self.students
-        }[choice]
-
-    def encode_decode(self, inputs: Tensor,
-                      batch_img_metas: List[dict]) -> Tensor:
-        """Segmentation logits ``(B, K, H, W)`` at input resolution of the
-        student(s) chosen by ``test_cfg.student`` (ensemble: mean)."""
-        logits = torch.stack(
-            [s.seg_logits(inputs) for s in self._predict_students()]).mean(0)
-        return resize(logits, inputs.shape[2:], mode='bilinear',
-                      align_corners=self.align_corners)
-
-    def extract_feat(self, inputs: Tensor) -> Tuple[Tensor, Tensor]:
-        """``(F_aux, F)`` of student 1."""
-        return self.student1.extract_feat(inputs)
-
-    def predict(self,
-                inputs: Tensor,
-                data_samples: OptSampleList = None) -> SampleList:
-        """Predict with ``test_cfg.predict_on``: ``seg`` (segmentation
-        logits), ``cam`` / ``cam_aux`` (CAM labels with the dataset's image
-        labels, bg where the best present-class CAM <= ``bkg_thr``) or
-        ``pseudo`` (the PAR-refined two-threshold training labels, 255 where
-        uncertain). Fills ``pred_sem_seg`` (and ``seg_logits``) at
-        ``ori_shape`` so mmseg's IoUMetric, ``--out`` and ``--show-dir``
-        work unchanged."""
-        if data_samples is None:
-            metas = dict(ori_shape=inputs.shape[2:], padding_size=[0] * 4)
-            data_samples = [_sample_with(metas) for _ in inputs]
-        predict_on = self.test_cfg['predict_on']
-        if predict_on == 'seg':
-            logits = self.encode_decode(inputs, None)
-        elif predict_on in ('cam', 'cam_aux'):
-            logits = self._cam_logits(inputs, data_samples, predict_on)
-        else:
-            labels = self._pseudo_predict(inputs, data_samples)
-            return self._postprocess_labels(labels, data_samples)
-        return self.postprocess_result(logits, data_samples)
-
-    def _cams(self, inputs: Tensor, which: str) -> Tensor:
-        """Multi-scale CAM ``(B, C, H, W)`` of the chosen student(s)."""
-        index = 0 if which == 'cam' else 1
-        cams = [
-            multi_scale_cam(s.cams, inputs, self.test_cfg['cam_scales'])[index]
-            for s in self._predict_students()
-        ]
-        return torch.stack(cams).mean(0)
-
-    def _cam_logits(self, inputs: Tensor, data_samples: SampleList,
-                    which: str) -> Tensor:
-        """CAM scores as K-channel logits whose argmax is spec 10.1's CAM
-        label: a constant ``bkg_thr`` background channel (index 0 wins
-        ties, matching ``v <= bkg_thr -> bg``) and the CAMs of the present
-        classes (absent classes score 0)."""
-        cls_labels = self._meta_tensor(data_samples, 'cls_labels', inputs)
-        cam = self._cams(inputs, which) * cls_labels[:, :, None, None]
-        bkg = torch.full_like(cam[:, :1], self.test_cfg['bkg_thr'])
-        return torch.cat([bkg, cam], dim=1)
-
-    def _pseudo_predict(self, inputs: Tensor,
-                        data_samples: SampleList) -> Tensor:
-        """The training-time pseudo labels (no crop box) ``(B, H, W)``."""
-        cls_labels = self._meta_tensor(data_samples, 'cls_labels', inputs)
-        cam = self._cams(inputs, 'cam')
-        mean, std = self._norm_stats()
-        return refine_cams_with_dynamic_thres(
-            denormalize_truncated(inputs, mean, std),
-            cam * cls_labels[:, :, None, None],
-            cls_labels,
-            self._image_thresholds(cls_labels),
-            low_thr=self.train_cfg['low_thr'],
-            down_scale=self.train_cfg['down_scale'],
-            ignore_index=self.train_cfg['ignore_index'],
-            par=self.par)
-
-    def _postprocess_labels(self, labels: Tensor,
-                            data_samples: SampleList) -> SampleList:
-        """Undo padding and flip of label maps, resize (nearest) to
-        ``ori_shape`` and store them as ``pred_sem_seg``."""
-        height, width = labels.shape[1:]
-        for label, sample in zip(labels, data_samples):
-            left, right, top, bottom = sample.metainfo.get(
-                'padding_size', [0] * 4)
-            label = label[top:height - bottom, left:width - right]
-            if sample.metainfo.get('flip', False):
-                dims = (1, ) if sample.metainfo.get(
-                    'flip_direction') == 'horizontal' else (0, )
-                label = label.flip(dims=dims)
-            label = F.interpolate(
-                label[None, None].float(),
-                size=tuple(sample.metainfo['ori_shape'][:2]),
-                mode='nearest')[0].long()
-            sample.set_data(dict(pred_sem_seg=PixelData(data=label)))
-        return data_samples
-
-    def _forward(self,
-                 inputs: Tensor,
-                 data_samples: OptSampleList = None) -> Tuple[Tensor, Tensor]:
-        """Raw segmentation logits ``(B, K, h, w)`` of every student."""
-        return tuple(s.seg_logits(inputs) for s in self.students)
-
-    # ------------------------------------------------------------------
     # checkpoints
     # ------------------------------------------------------------------
     def _load_from_state_dict(self, state_dict: dict, prefix: str, *args,
@@ -546,8 +479,3 @@ def _split_branches(inputs, data_samples):
         return (inputs['weak'], inputs.get('strong'), data_samples['weak'],
                 data_samples.get('strong'))
     return inputs, None, data_samples, None
-
-
-def _sample_with(metainfo: dict):
-    from mmseg.structures import SegDataSample
-    return SegDataSample(metainfo=metainfo)

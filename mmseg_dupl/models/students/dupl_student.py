@@ -20,7 +20,7 @@ class DuPLStudent(BaseModule):
         x -> backbone -> (F_aux, F)
              F     -> GMP -> classifier (1x1, no bias)     -> cls     (B, C)
              F_aux -> GMP -> aux_classifier (1x1, no bias) -> cls_aux (B, C)
-             F     -> decode_head                          -> seg     (B, K, h, w)
+             F     -> decode_head                          -> seg     (B,K,h,w)
 
     The backbone must return at least two feature maps; ``aux_index`` and
     ``feat_index`` pick the auxiliary (raw block 9 for ViT-B) and the final
@@ -73,15 +73,17 @@ class DuPLStudent(BaseModule):
 
         Returns:
             dict: ``cls`` and ``cls_aux`` ``(B, C)`` logits, ``seg``
-            ``(B, K, h, w)`` logits (None without ``with_seg``) and ``feat``,
-            the final feature map ``(B, D, h, w)``.
+            ``(B, K, h, w)`` logits (None without ``with_seg``), ``feat``
+            and ``feat_aux``, the final and auxiliary feature maps
+            ``(B, D, h, w)``.
         """
         feat_aux, feat = self.extract_feat(inputs)
         cls = self.classifier(F.adaptive_max_pool2d(feat, 1)).flatten(1)
         cls_aux = self.aux_classifier(F.adaptive_max_pool2d(feat_aux,
                                                             1)).flatten(1)
         seg = self.decode_head(feat) if with_seg else None
-        return dict(cls=cls, cls_aux=cls_aux, seg=seg, feat=feat)
+        return dict(
+            cls=cls, cls_aux=cls_aux, seg=seg, feat=feat, feat_aux=feat_aux)
 
     def seg_logits(self, inputs: Tensor) -> Tensor:
         """Segmentation logits ``(B, K, h, w)`` at the feature stride."""

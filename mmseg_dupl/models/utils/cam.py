@@ -84,7 +84,10 @@ def merge_flipped_cam(cam: Tensor, batch_size: int,
 
 @torch.no_grad()
 def multi_scale_cam(
-    cam_fn: CamFn, inputs: Tensor, scales: Sequence[float] = (1.0, 0.5, 1.5)
+    cam_fn: CamFn,
+    inputs: Tensor,
+    scales: Sequence[float] = (1.0, 0.5, 1.5),
+    precomputed: Optional[Tuple[Tensor, Tensor]] = None
 ) -> Tuple[Tensor, Tensor]:
     """Multi-scale, flip-merged, normalised CAMs (spec 3).
 
@@ -101,6 +104,11 @@ def multi_scale_cam(
             token resolution (N, C, h', w') for x (N, 3, h, w), no ReLU.
         inputs (Tensor): Normalised images, shape (B, 3, H, W).
         scales (Sequence[float]): Scales. Defaults to (1.0, 0.5, 1.5).
+        precomputed (tuple[Tensor, Tensor], optional): Raw ``(cam,
+            cam_aux)`` (B, C, h', w') of the un-flipped scale-1.0 inputs,
+            e.g. from the training forward's features (identical: CAMs
+            are made before the optimizer step). Only ``flip_w(x)`` then
+            runs through ``cam_fn`` at scale 1.0. Defaults to None.
 
     Returns:
         tuple[Tensor]: ``cam`` and ``cam_aux``, each (B, C, H, W) in [0, 1).
@@ -112,7 +120,12 @@ def multi_scale_cam(
     cams, cams_aux = [], []
     for scale in scales:
         x = resize_for_scale(inputs, scale)
-        cam, cam_aux = cam_fn(torch.cat([x, x.flip(-1)], dim=0))
+        if scale == 1.0 and precomputed is not None:
+            flipped = cam_fn(x.flip(-1))
+            cam, cam_aux = (torch.cat([p.detach(), f])
+                            for p, f in zip(precomputed, flipped))
+        else:
+            cam, cam_aux = cam_fn(torch.cat([x, x.flip(-1)], dim=0))
         cams.append(merge_flipped_cam(cam, b, (h, w)))
         cams_aux.append(merge_flipped_cam(cam_aux, b, (h, w)))
     # Stack-then-sum, the official summation order.

@@ -225,3 +225,34 @@ def test_single_student_baseline():
     cfg['test_cfg'] = dict(student='ensemble')
     with pytest.raises(ValueError, match='num_students=1'):
         MODELS.build(cfg)
+
+
+def test_scale1_cam_reuse_keeps_numerics():
+    model = build()
+    batch = make_batch()
+    model.train_cfg['reuse_scale1_cam'] = False
+    recomputed = run_loss(model, 5, batch)
+    model.train_cfg['reuse_scale1_cam'] = True
+    reused = run_loss(model, 5, batch)
+    assert recomputed.keys() == reused.keys()
+    for key in recomputed:
+        assert torch.allclose(recomputed[key], reused[key], atol=1e-6), key
+
+
+def test_keeps_visuals_for_the_cam_hook_on_request():
+    model = build()
+    model.noise_filter_on = True
+    run_loss(model, 10)
+    assert model.last_visuals is None  # nothing kept unless asked
+    model.keep_visuals = 1
+    run_loss(model, 10)
+    vis = model.last_visuals
+    assert vis['img'].shape == (1, 32, 32, 3)
+    assert vis['img'].dtype == torch.uint8
+    assert len(vis['cams']) == 2 and vis['cams'][0].shape == (1, 3, 32, 32)
+    assert len(vis['labels']) == 2 and vis['labels'][1].shape == (1, 32, 32)
+    assert vis['noisy'][0].dtype == torch.bool
+    from mmseg_dupl.engine.hooks.cam_visualization_hook import \
+        draw_dupl_visuals
+    grid = draw_dupl_visuals(vis, 1, 0.5, [[0, 0, 0]] * 4 + [[9, 9, 9]])
+    assert grid.ndim == 3 and grid.shape[-1] == 3

@@ -1,0 +1,140 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""Inference of the dual-student segmentor: segmentation, CAM and pseudo
+labels through mmseg's predict/postprocess contract."""
+from typing import List, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from mmengine.structures import PixelData
+from mmseg.models.utils import resize
+from mmseg.structures import SegDataSample
+from mmseg.utils import OptSampleList, SampleList
+from torch import Tensor
+
+from ..utils.cam import multi_scale_cam
+from ..utils.pseudo_label import (denormalize_truncated,
+                                  refine_cams_with_dynamic_thres)
+
+
+class DualStudentInferenceMixin:
+    """``predict``, ``encode_decode`` and ``_forward`` of
+    ``DualStudentSegmentor``, by ``test_cfg``:
+
+    - ``student``: ``'s1'``, ``'s2'`` or ``'ensemble'`` (mean of logits or
+      CAMs); chosen in the config, never from validation labels.
+    - ``predict_on``: ``'seg'`` (segmentation logits), ``'cam'`` /
+      ``'cam_aux'`` (CAM labels with the dataset's image labels, bg where
+      the best present-class CAM <= ``bkg_thr``, spec 10.1) or
+      ``'pseudo'`` (the PAR-refined two-threshold training labels, 255
+      where uncertain).
+
+    It relies on the segmentor's ``students``, ``test_cfg``, ``train_cfg``,
+    ``par``, ``_meta_tensor``, ``_image_thresholds`` and ``_norm_stats``.
+    """
+
+    def _predict_students(self) -> Sequence[torch.nn.Module]:
+        """The student(s) that ``test_cfg.student`` names."""
+        choice = self.test_cfg['student']
+        return {
+            's1': (self.student1, ),
+            's2': (self.student2, ),
+            'ensemble': self.students
+        }[choice]
+
+    def encode_decode(self, inputs: Tensor,
+                      batch_img_metas: List[dict]) -> Tensor:
+        """Segmentation logits ``(B, K, H, W)`` at input resolution of the
+        student(s) chosen by ``test_cfg.student`` (ensemble: mean)."""
+        logits = torch.stack(
+            [s.seg_logits(inputs) for s in self._predict_students()]).mean(0)
+        return resize(logits, inputs.shape[2:], mode='bilinear',
+                      align_corners=self.align_corners)
+
+    def extract_feat(self, inputs: Tensor) -> Tuple[Tensor, Tensor]:
+        """``(F_aux, F)`` of student 1."""
+        return self.student1.extract_feat(inputs)
+
+    def predict(self,
+                inputs: Tensor,
+                data_samples: OptSampleList = None) -> SampleList:
+        """Predict with ``test_cfg.predict_on``: ``seg`` (segmentation
+        logits), ``cam`` / ``cam_aux`` (CAM labels with the dataset's image
+        labels, bg where the best present-class CAM <= ``bkg_thr``) or
+        ``pseudo`` (the PAR-refined two-threshold training labels, 255 where
+        uncertain). Fills ``pred_sem_seg`` (and ``seg_logits``) at
+        ``ori_shape`` so mmseg's IoUMetric, ``--out`` and ``--show-dir``
+        work unchanged."""
+        if data_samples is None:
+            metas = dict(ori_shape=inputs.shape[2:], padding_size=[0] * 4)
+            data_samples = [SegDataSample(metainfo=metas) for _ in inputs]
+        predict_on = self.test_cfg['predict_on']
+        if predict_on == 'seg':
+            logits = self.encode_decode(inputs, None)
+        elif predict_on in ('cam', 'cam_aux'):
+            logits = self._cam_logits(inputs, data_samples, predict_on)
+        else:
+            labels = self._pseudo_predict(inputs, data_samples)
+            return self._postprocess_labels(labels, data_samples)
+        return self.postprocess_result(logits, data_samples)
+
+    def _cams(self, inputs: Tensor, which: str) -> Tensor:
+        """Multi-scale CAM ``(B, C, H, W)`` of the chosen student(s)."""
+        index = 0 if which == 'cam' else 1
+        cams = [
+            multi_scale_cam(s.cams, inputs, self.test_cfg['cam_scales'])[index]
+            for s in self._predict_students()
+        ]
+        return torch.stack(cams).mean(0)
+
+    def _cam_logits(self, inputs: Tensor, data_samples: SampleList,
+                    which: str) -> Tensor:
+        """CAM scores as K-channel logits whose argmax is spec 10.1's CAM
+        label: a constant ``bkg_thr`` background channel (index 0 wins
+        ties, matching ``v <= bkg_thr -> bg``) and the CAMs of the present
+        classes (absent classes score 0)."""
+        cls_labels = self._meta_tensor(data_samples, 'cls_labels', inputs)
+        cam = self._cams(inputs, which) * cls_labels[:, :, None, None]
+        bkg = torch.full_like(cam[:, :1], self.test_cfg['bkg_thr'])
+        return torch.cat([bkg, cam], dim=1)
+
+    def _pseudo_predict(self, inputs: Tensor,
+                        data_samples: SampleList) -> Tensor:
+        """The training-time pseudo labels (no crop box) ``(B, H, W)``."""
+        cls_labels = self._meta_tensor(data_samples, 'cls_labels', inputs)
+        cam = self._cams(inputs, 'cam')
+        mean, std = self._norm_stats()
+        return refine_cams_with_dynamic_thres(
+            denormalize_truncated(inputs, mean, std),
+            cam * cls_labels[:, :, None, None],
+            cls_labels,
+            self._image_thresholds(cls_labels),
+            low_thr=self.train_cfg['low_thr'],
+            down_scale=self.train_cfg['down_scale'],
+            ignore_index=self.train_cfg['ignore_index'],
+            par=self.par)
+
+    def _postprocess_labels(self, labels: Tensor,
+                            data_samples: SampleList) -> SampleList:
+        """Undo padding and flip of label maps, resize (nearest) to
+        ``ori_shape`` and store them as ``pred_sem_seg``."""
+        height, width = labels.shape[1:]
+        for label, sample in zip(labels, data_samples):
+            left, right, top, bottom = sample.metainfo.get(
+                'padding_size', [0] * 4)
+            label = label[top:height - bottom, left:width - right]
+            if sample.metainfo.get('flip', False):
+                dims = (1, ) if sample.metainfo.get(
+                    'flip_direction') == 'horizontal' else (0, )
+                label = label.flip(dims=dims)
+            label = F.interpolate(
+                label[None, None].float(),
+                size=tuple(sample.metainfo['ori_shape'][:2]),
+                mode='nearest')[0].long()
+            sample.set_data(dict(pred_sem_seg=PixelData(data=label)))
+        return data_samples
+
+    def _forward(self,
+                 inputs: Tensor,
+                 data_samples: OptSampleList = None) -> Tuple[Tensor, Tensor]:
+        """Raw segmentation logits ``(B, K, h, w)`` of every student."""
+        return tuple(s.seg_logits(inputs) for s in self.students)
