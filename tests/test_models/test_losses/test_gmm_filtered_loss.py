@@ -6,9 +6,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.logging import MessageHub
+from mmengine.structures import PixelData
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
-from mmengine.structures import PixelData
 
 from mmseg_dupl.models.losses import GMMFilteredLoss
 
