@@ -18,8 +18,8 @@ CONFIGS = sorted(
 @pytest.mark.parametrize('path', CONFIGS, ids=osp.basename)
 def test_config_loads_with_plugin_imports(path):
     cfg = Config.fromfile(path)
-    assert set(cfg.custom_imports.imports) >= {'mmseg_dupl',
-                                              'mmpretrain.models'}
+    imports = set(cfg.custom_imports.imports)
+    assert imports >= {'mmseg_dupl', 'mmpretrain.models'}
     assert cfg.custom_imports.allow_failed_imports is False
     assert cfg.default_scope == 'mmseg'
     pipeline = cfg.train_dataloader.dataset.pipeline

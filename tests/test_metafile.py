@@ -119,4 +119,3 @@ def test_readme_commands_name_existing_files_and_parse(readme):
                 assert osp.isfile(osp.join(REPO, arg)), cmd
         if script in parsers:
             parsers[script](args)  # SystemExit on a bad flag
-

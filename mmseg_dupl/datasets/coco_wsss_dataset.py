@@ -56,4 +56,3 @@ class COCOWSSSDataset(VOCWSSSDataset):
     DEFAULT_DATA_PREFIX = dict(
         img_path='JPEGImages/train2014',
         seg_map_path='SegmentationClass/train2014')
-

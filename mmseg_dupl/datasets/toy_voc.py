@@ -307,7 +307,7 @@ def _render_object(rng: np.random.Generator, cls_id: int, h: int,
 
 # ------------------------------------------------------------------ scenes
 def sample_scene_spec(rng: np.random.Generator, boat_on_water: float,
-                       water_without_boat: float) -> Tuple[List[int], str]:
+                      water_without_boat: float) -> Tuple[List[int], str]:
     """Draw the object classes and the background kind of one scene.
 
     Returns:
@@ -366,7 +366,7 @@ def make_scene(rng: np.random.Generator, h: int, w: int,
     """
     while True:
         classes, kind = sample_scene_spec(rng, boat_on_water,
-                                           water_without_boat)
+                                          water_without_boat)
         img = _background(rng, kind, h, w)
         label = np.zeros((h, w), dtype=np.uint8)
         occluded = 0

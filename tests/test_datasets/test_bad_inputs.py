@@ -118,7 +118,8 @@ def test_training_image_without_foreground(tmp_path):
     bg_only[0, :] = 255
     root = make_tree(tmp_path, {'a': _fg(1), 'empty': bg_only})
     with pytest.raises(ValueError,
-                       match=r'without any foreground.*empty.*allow_empty_labels'):
+                       match=r'without any foreground.*empty.*'
+                       r'allow_empty_labels'):
         _build(root)
     # documented escape hatch, and evaluation keeps such images
     for kwargs in (dict(allow_empty_labels=True), dict(test_mode=True)):
