@@ -5,4 +5,5 @@ from .heads import *  # noqa: F401,F403
 from .losses import *  # noqa: F401,F403
 from .segmentors import *  # noqa: F401,F403
 from .students import *  # noqa: F401,F403
+from .tta import *  # noqa: F401,F403
 from .utils import PAR  # noqa: F401
