@@ -33,6 +33,7 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner, load_checkpoint
 from mmengine.utils import ProgressBar
+from mmseg.registry import MODELS
 from PIL import Image
 
 # Repository root (the parent of tools/), for ``custom_imports``.
@@ -414,7 +415,6 @@ def build_model(cfg: Config, checkpoint: str, mode: str,
     test_cfg = dict(model_cfg.get('test_cfg') or {})
     test_cfg['predict_on'] = MODE_TO_PREDICT_ON[mode]
     model_cfg['test_cfg'] = test_cfg
-    from mmseg.registry import MODELS
     model = MODELS.build(model_cfg)
     load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
     return model.to(device).eval()

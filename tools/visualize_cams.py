@@ -32,6 +32,7 @@ from mmengine.config import Config, DictAction
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint
+from mmseg.registry import DATASETS, MODELS
 
 # Repository root (the parent of tools/), for ``custom_imports``.
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -83,8 +84,6 @@ def _dataset_cfg(cfg: Config) -> dict:
 
 def dataset_meta(cfg: Config) -> Tuple[Sequence[str], List[List[int]]]:
     """Class names (background first) and palette of the test dataset."""
-    from mmseg.registry import DATASETS
-
     from mmseg_dupl.datasets.toy_voc import voc_colormap
     ds = _dataset_cfg(cfg)
     meta = dict(getattr(DATASETS.get(ds['type']), 'METAINFO', {}))
@@ -100,7 +99,6 @@ def dataset_meta(cfg: Config) -> Tuple[Sequence[str], List[List[int]]]:
 
 def split_items(cfg: Config, split: str, num: int) -> List[dict]:
     """``img_path`` and ``cls_labels`` of the first ``num`` split images."""
-    from mmseg.registry import DATASETS
     ds = _dataset_cfg(cfg)
     ds.update(ann_file=split, pipeline=[], test_mode=True)
     dataset = DATASETS.build(ds)
@@ -247,7 +245,6 @@ def main(argv: Optional[List[str]] = None) -> List[str]:
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmseg'))
-    from mmseg.registry import MODELS
     classes, palette = dataset_meta(cfg)
     if args.images:
         items = image_items(cfg, args.images, args.labels, classes)
