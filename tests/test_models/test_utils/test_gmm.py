@@ -7,8 +7,10 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
+from mmseg_dupl.models.utils import gmm as gmm_module
 from mmseg_dupl.models.utils.gmm import (em_gmm_1d, filter_noisy_labels,
                                          fit_gmm_1d, gmm_noise_mask,
+                                         gmm_noise_mask_reference,
                                          gmm_posterior, init_gmm_params,
                                          two_means_split)
 
@@ -166,27 +168,166 @@ def _random_loss_map(rng, kind, pixels=3000):
     return loss, label
 
 
-def test_gmm_noise_mask_agrees_with_sklearn():
+@pytest.fixture(scope='module')
+def random_maps():
+    """200 random 3000-pixel maps (losses, labels) and sklearn's masks."""
     rng = np.random.default_rng(2024)
     kinds = ['gamma', 'normal', 'unimodal', 'few']
     maps = [_random_loss_map(rng, kinds[i % 4]) for i in range(200)]
     losses = np.stack([m[0] for m in maps])
     labels = np.stack([m[1] for m in maps])
     ref = np.stack([_sklearn_noise_mask(lo, la) for lo, la in maps])
-    ours = gmm_noise_mask(torch.from_numpy(losses),
-                          torch.from_numpy(labels)).numpy()
+    return torch.from_numpy(losses), torch.from_numpy(labels), ref
+
+
+@pytest.mark.parametrize('noise_mask',
+                         [gmm_noise_mask, gmm_noise_mask_reference])
+def test_gmm_noise_mask_agrees_with_sklearn(random_maps, noise_mask):
+    losses, labels, ref = random_maps
+    ours = noise_mask(losses, labels).numpy()
     agreement = (ours == ref).mean()
-    print(f'GMM noise-mask agreement with sklearn: {agreement:.5%} over '
-          f'{ours.size} pixels; noisy: ours {ours.sum()}, sklearn '
+    print(f'{noise_mask.__name__} agreement with sklearn: {agreement:.5%} '
+          f'over {ours.size} pixels; noisy: ours {ours.sum()}, sklearn '
           f'{ref.sum()}')
     assert agreement >= 0.995
     assert ref.sum() > 10000  # the test does exercise the filter
-    for i, kind in enumerate(kinds):
+    for i, kind in enumerate(['gamma', 'normal', 'unimodal', 'few']):
         rows = slice(i, None, 4)
         if kind in ('unimodal', 'few'):
             assert not ours[rows].any() and not ref[rows].any(), kind
     # Background and ignored pixels are never flagged.
+    labels = labels.numpy()
     assert not ours[(labels == 0) | (labels == IGN)].any()
+
+
+def _large_maps(seed=7, count=12, pixels=16000):
+    """Maps whose rows span several packing chunks (4096 values) and have
+    very different fit counts (the 'few' rows are not fitted)."""
+    rng = np.random.default_rng(seed)
+    kinds = ['gamma', 'normal', 'unimodal', 'few', 'normal', 'gamma']
+    maps = [
+        _random_loss_map(rng, kinds[i % 6], pixels) for i in range(count)
+    ]
+    return (torch.from_numpy(np.stack([m[0] for m in maps])),
+            torch.from_numpy(np.stack([m[1] for m in maps])))
+
+
+def test_fast_noise_mask_equals_reference(random_maps):
+    """The default (packed, float32) masks against the reference EM's
+    (float64): the same rows get noisy pixels, and only float32 rounding
+    could flip a pixel (none do on these maps at the time of writing)."""
+    small = random_maps[:2]
+    large = _large_maps()
+    for losses, labels in (small, large, (large[0][:6].double(),
+                                          large[1][:6])):
+        fast = gmm_noise_mask(losses, labels)
+        ref = gmm_noise_mask_reference(losses, labels)
+        assert fast.dtype == torch.bool and fast.shape == ref.shape
+        assert torch.equal(fast.any(1), ref.any(1))
+        assert ref.sum() > 3000  # the filter is exercised
+        differ = int((fast != ref).sum())
+        print(f'{losses.dtype} {tuple(losses.shape)}: {differ} pixels '
+              f'differ, {int(ref.sum())} noisy')
+        assert differ <= 1e-5 * fast.numel()
+
+
+def _rows_to_fit(seed=3):
+    """Rows of different lengths (1 to 5 chunks), bimodal and unimodal."""
+    rng = np.random.default_rng(seed)
+    lengths = [9000, 1500, 4096, 4097, 20000, 2500]
+    x = np.zeros((len(lengths), max(lengths)), np.float32)
+    valid = np.zeros(x.shape, bool)
+    for i, n in enumerate(lengths):
+        high = rng.random(n) < (0.3 if i % 3 else 0.0)
+        x[i, :n] = np.where(high, rng.normal(2.5, 0.6, n),
+                            rng.gamma(2., .15, n)) + 0.1
+        valid[i, :n] = True
+    perm = rng.permutation(x.shape[1])  # scatter the valid entries
+    return torch.from_numpy(x[:, perm]), torch.from_numpy(valid[:, perm])
+
+
+@pytest.mark.parametrize('bins', [16384, 64])
+def test_histogram_seed_and_lloyd_passes_reach_two_means_split(bins):
+    x, valid = _rows_to_fit()
+    counts = valid.sum(1)
+    rows = len(counts)
+    values, packed_valid, row = gmm_module._pack(x, valid, counts)
+    feats, shift = gmm_module._centred_features(values, packed_valid, row,
+                                                rows)
+    total = gmm_module._moments(feats[:, :1], feats, row, rows)[:, 0]
+    mid = gmm_module._histogram_two_means(feats, row, rows, bins)
+    clusters = gmm_module._two_means_clusters(values, feats, row, shift,
+                                              total, mid)
+    ref = two_means_split(x, valid)
+    # Even from a coarse seed, the exact passes end at the same split.
+    assert clusters[:, 1, 0].long().tolist() == ref.sum(1).tolist()
+    assert clusters[:, 0, 0].long().tolist() == (valid & ~ref).sum(1).tolist()
+    ref_sum = torch.where(ref, x.double(), 0).sum(1)
+    torch.testing.assert_close(clusters[:, 1, 1] + shift * clusters[:, 1, 0],
+                               ref_sum)
+
+
+def test_fast_fit_matches_reference_fit():
+    x, valid = _rows_to_fit()
+    fast = gmm_module._fit_rows(x, valid, valid.sum(1), 10, 1e-2, 5e-4)
+    ref = fit_gmm_1d(x, valid)
+    # float32 pixel math: about 1e-5 relative on the variances (the
+    # reference's own test against sklearn allows 1e-4).
+    for name, a, b in zip(('means', 'variances', 'weights'), fast, ref):
+        torch.testing.assert_close(a, b, rtol=3e-5, atol=0, msg=name)
+
+
+def test_chunk_layout():
+    row, valid = gmm_module._chunk_layout(torch.tensor([5, 1, 9]), 4)
+    assert row.tolist() == [0, 0, 1, 2, 2, 2]
+    assert valid.sum(1).tolist() == [4, 1, 1, 4, 4, 1]
+    assert valid[1].tolist() == [True, False, False, False]
+
+
+@pytest.mark.parametrize(
+    'means, variances, weights',
+    [
+        ([0.3, 2.7], [0.03, 0.5], [0.7, 0.3]),  # wide noisy: outside form
+        ([3.0, 0.5], [0.1, 1.0], [0.2, 0.8]),  # narrow noisy, first
+        ([0.5, 2.0], [0.2, 0.2], [0.6, 0.4]),  # equal variances: linear
+        ([0.0, 0.1], [0.01, 1.0], [0.001, 0.999]),  # no root: all noisy
+        ([0.0, 5.0], [1.0, 0.01], [1 - 1e-7, 1e-7]),  # no root: none
+    ])
+def test_noisy_intervals_are_the_posterior_test(means, variances, weights):
+    params = [torch.tensor([v], dtype=torch.float64)
+              for v in (means, variances, weights)]
+    grid = torch.linspace(-4, 9, 26001)
+    lo, hi, outside = gmm_module._noisy_intervals(*params, 0.95,
+                                                  torch.float32)
+    mask = gmm_module._interval_mask(grid[None], torch.ones(1, 26001).bool(),
+                                     lo, hi, outside)
+    post = gmm_posterior(grid[None], *params)[0, :, params[0].argmax()]
+    assert torch.equal(mask[0], post > 0.95)
+    # numpy views on the CPU give what the tensors give elsewhere
+    via_numpy = gmm_module._on_arrays(gmm_module._interval_mask, grid[None],
+                                      torch.ones(1, 26001).bool(), lo, hi,
+                                      outside)
+    assert torch.equal(via_numpy, mask)
+
+
+def test_gmm_noise_mask_edge_rows_match_reference():
+    rng = np.random.default_rng(5)
+    loss = np.abs(rng.normal(0.5, 1.5, (4, 3000))).astype(np.float32)
+    label = np.full((4, 3000), 3)
+    label[0, 1:] = 0  # one fit pixel
+    label[1, 2:] = 0  # two
+    loss[2] = 0.5  # constant losses
+    loss[3, ::2] += 4.0  # bimodal
+    loss, label = torch.from_numpy(loss), torch.from_numpy(label)
+    for min_pixels in (0, 1000):
+        fast = gmm_noise_mask(loss, label, min_pixels=min_pixels)
+        ref = gmm_noise_mask_reference(loss, label, min_pixels=min_pixels)
+        assert torch.equal(fast, ref), min_pixels
+        assert fast[3].any() and not fast[:3].any()
+    # half-precision losses are fitted in float32 (an fp32 island)
+    torch.testing.assert_close(
+        gmm_noise_mask(loss.bfloat16(), label),
+        gmm_noise_mask(loss.bfloat16().float(), label))
 
 
 def test_gmm_noise_mask_rules():
@@ -215,6 +356,14 @@ def test_gmm_noise_mask_rules():
     assert mask.shape == (1, 40, 50) and not mask[0, -5:].any()
     with pytest.raises(ValueError, match='share'):
         gmm_noise_mask(t_loss, lab2)
+    with pytest.raises(ValueError, match='gamma'):
+        gmm_noise_mask(t_loss, torch.from_numpy(label)[None], gamma=1.0)
+    with pytest.raises(ValueError, match='floating'):
+        gmm_noise_mask(t_loss.long(), torch.from_numpy(label)[None])
+    # Losses that require grad are fine (the mask has no graph).
+    grad = gmm_noise_mask(t_loss.clone().requires_grad_(),
+                          torch.from_numpy(label)[None])
+    assert torch.equal(grad, flagged) and not grad.requires_grad
 
 
 def test_filter_noisy_labels():
