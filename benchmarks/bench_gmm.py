@@ -22,7 +22,7 @@ batch and on more random batches, the pixels where the default and the
 reference differ, and where the default spends its time. The section
 "GMM noise filter" of RESULTS.md is replaced (the others are kept).
 
-    .venv/bin/python benchmarks/bench_gmm.py [--repeats 15] [--threads 1]
+    .venv/bin/python benchmarks/bench_gmm.py [--repeats 25] [--threads 1]
 """
 import argparse
 import cProfile
@@ -280,7 +280,7 @@ def threads_note(losses: Tensor, labels: Tensor, threads: int,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[1])
-    parser.add_argument('--repeats', type=int, default=15)
+    parser.add_argument('--repeats', type=int, default=25)
     parser.add_argument('--reference-repeats', type=int, default=5,
                         help='rounds that also time the slow reference')
     parser.add_argument('--threads', type=int, default=1,
