@@ -6,22 +6,16 @@ import numpy as np
 import torch
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 from mmseg.registry import HOOKS
-from torch import Tensor, nn
+from torch import Tensor
 
 from mmseg_dupl.datasets.toy_voc import voc_colormap
 from mmseg_dupl.visualization import (cam_to_heatmap, colorize_label,
                                       make_grid, overlay)
+from .unwrap import unwrap_model
 
 DATA_BATCH = Optional[Union[dict, tuple, list]]
 NOISY_COLOR = (255, 0, 0)
-
-
-def _get_model(runner) -> nn.Module:
-    """The runner's model without its DDP / FSDP wrapper."""
-    model = runner.model
-    return model.module if is_model_wrapper(model) else model
 
 
 def _numpy(x: Union[Tensor, np.ndarray]) -> np.ndarray:
@@ -170,7 +164,7 @@ class CAMVisualizationHook(Hook):
 
     def before_train(self, runner) -> None:
         """Fail fast on a model without the interface; pick the palette."""
-        model = _get_model(runner)
+        model = unwrap_model(runner)
         if not hasattr(model, self.flag_attr):
             raise AttributeError(
                 f'CAMVisualizationHook: {type(model).__name__} has no '
@@ -197,7 +191,7 @@ class CAMVisualizationHook(Hook):
                           batch_idx: int,
                           data_batch: DATA_BATCH = None) -> None:
         """Request the visuals on the iterations that draw."""
-        setattr(_get_model(runner), self.flag_attr,
+        setattr(unwrap_model(runner), self.flag_attr,
                 self.num_images if self._due(runner) else 0)
 
     def after_train_iter(self,
@@ -208,7 +202,7 @@ class CAMVisualizationHook(Hook):
         """Draw what the model kept, then release it."""
         if not self._due(runner):
             return
-        model = _get_model(runner)
+        model = unwrap_model(runner)
         visuals = getattr(model, self.visuals_attr, None)
         setattr(model, self.flag_attr, 0)
         if visuals is None:

@@ -4,20 +4,14 @@ from typing import Optional, Sequence, Union
 
 import torch
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 from mmseg.registry import HOOKS
-from torch import Tensor, nn
+from torch import Tensor
 
 from mmseg_dupl.models.utils.schedules import cosine_descent
+from .unwrap import unwrap_model
 
 DATA_BATCH = Optional[Union[dict, tuple, list]]
 Value = Union[float, Sequence[float]]
-
-
-def _get_model(runner) -> nn.Module:
-    """The runner's model without its DDP / FSDP wrapper."""
-    model = runner.model
-    return model.module if is_model_wrapper(model) else model
 
 
 @HOOKS.register_module()
@@ -100,7 +94,7 @@ class CosineThresholdHook(Hook):
 
     def before_train(self, runner) -> None:
         """Fail fast if the model lacks a fitting ``target`` tensor."""
-        model = _get_model(runner)
+        model = unwrap_model(runner)
         buf = getattr(model, self.target, None)
         if not isinstance(buf, Tensor) or not buf.is_floating_point():
             raise AttributeError(
@@ -122,7 +116,7 @@ class CosineThresholdHook(Hook):
                           batch_idx: int,
                           data_batch: DATA_BATCH = None) -> None:
         """Write the threshold of ``runner.iter`` into the model."""
-        buf = getattr(_get_model(runner), self.target)
+        buf = getattr(unwrap_model(runner), self.target)
         value = self.threshold_at(runner.iter)
         with torch.no_grad():
             buf.copy_(value.expand(buf.shape))

@@ -3,17 +3,11 @@
 from typing import Optional, Union
 
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 from mmseg.registry import HOOKS
-from torch import nn
+
+from .unwrap import unwrap_model
 
 DATA_BATCH = Optional[Union[dict, tuple, list]]
-
-
-def _get_model(runner) -> nn.Module:
-    """The runner's model without its DDP / FSDP wrapper."""
-    model = runner.model
-    return model.module if is_model_wrapper(model) else model
 
 
 @HOOKS.register_module()
@@ -76,7 +70,7 @@ class GMMNoiseFilterHook(Hook):
 
     def before_train(self, runner) -> None:
         """Fail fast if the model lacks either bool switch."""
-        model = _get_model(runner)
+        model = unwrap_model(runner)
         for arg, attr in (('filter_attr', self.filter_attr),
                           ('consistency_attr', self.consistency_attr)):
             if not isinstance(getattr(model, attr, None), bool):
@@ -89,7 +83,7 @@ class GMMNoiseFilterHook(Hook):
                           batch_idx: int,
                           data_batch: DATA_BATCH = None) -> None:
         """Set both switches from ``runner.iter``."""
-        model = _get_model(runner)
+        model = unwrap_model(runner)
         setattr(model, self.filter_attr, runner.iter >= self.start_iter)
         setattr(model, self.consistency_attr,
                 runner.iter >= self.start_iter + self.consistency_delay)
