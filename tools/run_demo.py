@@ -15,6 +15,7 @@ from typing import Dict, List
 import torch
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
+from mmengine.evaluator import Evaluator
 from mmengine.runner import Runner
 from torch.utils.data import DataLoader
 
@@ -38,6 +39,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         '--skip-baseline', action='store_true',
         help='train DuPL only (the report then has no baseline column)')
+    parser.add_argument(
+        '--reuse-checkpoints', action='store_true',
+        help='load the final checkpoints of an earlier demo in WORK_DIR '
+        'instead of training again (re-evaluates and redraws the report)')
     return parser.parse_args()
 
 
@@ -78,12 +83,27 @@ def scale_schedule(cfg: Config, iters: int) -> None:
                 hook[key] = min(int(hook[key] * ratio), iters)
 
 
-def train(cfg: Config) -> Dict:
-    """Train with mmengine's Runner; return the runner and the wall time."""
+def train(cfg: Config, reuse: bool = False) -> Dict:
+    """Train with mmengine's Runner; return the runner and the wall time.
+
+    With ``reuse`` and a final checkpoint of an earlier run in the work
+    dir, load it instead (and the wall time that run recorded).
+    """
+    ckpt = osp.join(cfg.work_dir, f'iter_{cfg.train_cfg.max_iters}.pth')
+    timing = osp.join(cfg.work_dir, 'train_seconds.json')
+    if reuse and osp.isfile(ckpt) and osp.isfile(timing):
+        cfg.load_from = ckpt
+        runner = Runner.from_cfg(cfg)
+        runner.load_or_resume()
+        with open(timing) as f:
+            return dict(runner=runner, seconds=json.load(f)['seconds'])
     runner = Runner.from_cfg(cfg)
     start = time.time()
     runner.train()
-    return dict(runner=runner, seconds=time.time() - start)
+    seconds = time.time() - start
+    with open(timing, 'w') as f:
+        json.dump(dict(seconds=seconds), f)
+    return dict(runner=runner, seconds=seconds)
 
 
 def split_dataset(cfg: Config, ann_file: str):
@@ -101,15 +121,15 @@ def evaluate(model, dataset, **test_cfg) -> float:
     from mmseg.evaluation import IoUMetric
     saved = dict(model.test_cfg)
     model.test_cfg.update(test_cfg)
-    metric = IoUMetric(iou_metrics=['mIoU'])
-    metric.dataset_meta = dataset.metainfo
+    evaluator = Evaluator(IoUMetric(iou_metrics=['mIoU']))
+    evaluator.dataset_meta = dataset.metainfo
     loader = DataLoader(dataset, batch_size=1, collate_fn=pseudo_collate)
     model.eval()
     for batch in loader:
-        metric.process(batch, model.test_step(batch))
+        evaluator.process(model.test_step(batch), batch)
     model.test_cfg.clear()
     model.test_cfg.update(saved)
-    return float(metric.evaluate(len(dataset))['mIoU'])
+    return float(evaluator.evaluate(len(dataset))['mIoU'])
 
 
 def evaluate_all(model, val_set, train_set, students: List[str]) -> Dict:
@@ -137,7 +157,7 @@ def main() -> None:
         print(f'\n=== training {name} ({osp.relpath(path, REPO)}) ===')
         cfg = load_config(path, args.data_root, osp.join(work_dir, name),
                           args.iters)
-        run = train(cfg)
+        run = train(cfg, args.reuse_checkpoints)
         model = run['runner'].model
         val_set = split_dataset(cfg, cfg.val_dataloader.dataset.ann_file)
         train_set = split_dataset(cfg, 'ImageSets/Segmentation/train.txt')
