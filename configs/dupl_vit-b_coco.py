@@ -40,3 +40,6 @@ custom_hooks = [
     dict(type='GMMNoiseFilterHook', start_iter=gmm_iters,
          consistency_delay=0),
 ]
+# The official COCO evaluation protocol (spec 12) for `--tta`.
+tta_model = dict(
+    type='COCOProtocolTTAModel', scales=(1.0, 1.25, 1.5), resize_to=(448, 448))

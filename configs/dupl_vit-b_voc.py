@@ -32,3 +32,6 @@ custom_hooks = [
         end_iter=max_iters),
     dict(type='GMMNoiseFilterHook', start_iter=gmm_iters),
 ]
+# The official evaluation protocol (spec 10.2) for `tools/test.py CFG CKPT --tta`
+# (add `--cfg-options test_evaluator.type=CRFIoUMetric` for DenseCRF).
+tta_model = dict(type='VOCProtocolTTAModel', scales=(1.0, 1.25, 1.5))
