@@ -10,7 +10,9 @@ Example (VOC 2012 + SBD)::
         --out cls_labels_onehot.npy
 
 Relative ``--split-file``, ``--mask-dir`` and ``--out`` paths are taken
-relative to ``data_root``. Each mask must hold ids 0..C and 255 (ignore);
+relative to ``data_root``. ``--out`` ending in ``.npz`` writes the
+pickle-free format (``names`` + ``labels`` matrix) instead of the official
+pickled ``.npy`` dict; the datasets read both (``cls_label_file``). Each mask must hold ids 0..C and 255 (ignore);
 any other id raises an error naming the file.
 """
 import argparse
@@ -45,7 +47,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         help='foreground classes C (20 VOC, 80 COCO)')
     parser.add_argument('--ignore-index', type=int, default=255)
     parser.add_argument(
-        '--out', default='cls_labels_onehot.npy', help='output .npy file')
+        '--out',
+        default='cls_labels_onehot.npy',
+        help='output file: .npy (official pickled dict) or .npz '
+        '(pickle-free names + labels matrix)')
     return parser.parse_args(argv)
 
 

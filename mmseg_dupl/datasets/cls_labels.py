@@ -1,17 +1,24 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """Image-level (multi-hot) class labels: load, derive from masks, write.
 
-The one supported file format is the official one used by PSA, AFA, ToCo and
-DuPL (``datasets/voc/cls_labels_onehot.npy``): ``np.save(path, d)`` of a
-Python dict mapping an image name without suffix (``'2007_000032'``) to a
-multi-hot vector of length C (20 for VOC, 80 for COCO). Entry ``c`` is 1 when
-foreground class ``c + 1`` is present in the image; background is not part
-of the vector. Values may be float or integer; they are returned as float32.
+Two file formats, chosen by the suffix:
 
-Loading uses ``np.load(..., allow_pickle=True)`` because the format is a
-pickled dict: only load label files you trust.
+- ``.npy``, the official one used by PSA, AFA, ToCo and DuPL
+  (``datasets/voc/cls_labels_onehot.npy``): ``np.save(path, d)`` of a
+  Python dict mapping an image name without suffix (``'2007_000032'``) to a
+  multi-hot vector of length C (20 for VOC, 80 for COCO). It is a pickle;
+  it is read with :func:`mmseg_dupl.utils.safe_npy.load_pickled_npy`, which
+  builds only dicts, strings and numpy arrays, so a crafted file raises an
+  error naming it instead of running code.
+- ``.npz``, pickle-free: ``names`` (a unicode array of N image names) and
+  ``labels`` (an ``(N, C)`` numeric matrix), read with
+  ``allow_pickle=False``.
 
-``tools/make_cls_labels.py`` writes this file from segmentation masks.
+Entry ``c`` of a vector is 1 when foreground class ``c + 1`` is present in
+the image; background is not part of the vector. Values may be float or
+integer; they are returned as float32.
+
+``tools/make_cls_labels.py`` writes either format from segmentation masks.
 """
 import os
 import os.path as osp
@@ -20,16 +27,20 @@ from typing import Dict, Iterable, Mapping, Optional
 import numpy as np
 from PIL import Image
 
-CLS_LABEL_SUFFIX = '.npy'
+from mmseg_dupl.utils.safe_npy import load_pickled_npy
+
+CLS_LABEL_SUFFIX = '.npy'  # the official pickled dict
+NPZ_LABEL_SUFFIX = '.npz'  # pickle-free: names + (N, C) matrix
 
 
 def load_cls_labels(path: str,
                     num_classes: Optional[int] = None
                     ) -> Dict[str, np.ndarray]:
-    """Load an official ``cls_labels_onehot.npy`` label file.
+    """Load a label file: official ``.npy`` dict or pickle-free ``.npz``.
 
     Args:
-        path (str): Path of the ``.npy`` file (``np.save`` of a dict).
+        path (str): Path of the ``.npy`` (``np.save`` of a dict) or
+            ``.npz`` (``names`` + ``labels``) file.
         num_classes (int, optional): Expected vector length C. When given,
             a vector of another length raises. Defaults to None (only
             checks that all vectors share one length).
@@ -39,33 +50,58 @@ def load_cls_labels(path: str,
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        ValueError: wrong suffix, not a pickled dict, or a vector that is
-            not 1-D, not 0/1, or of the wrong length (the error names the
-            file and the key).
+        ValueError: wrong suffix, unreadable or refused content (e.g. a
+            pickle that would import a function), not a dict, or a vector
+            that is not 1-D, not 0/1, or of the wrong length (the error
+            names the file and the key).
     """
     if not osp.isfile(path):
         raise FileNotFoundError(f'cls label file not found: {path}')
-    if not path.endswith(CLS_LABEL_SUFFIX):
+    if not path.endswith((CLS_LABEL_SUFFIX, NPZ_LABEL_SUFFIX)):
         raise ValueError(
             f'cls label file {path} must be a {CLS_LABEL_SUFFIX} file '
             'written by np.save(path, dict(name=multi_hot)) (the official '
-            'cls_labels_onehot.npy format); see tools/make_cls_labels.py')
+            f'cls_labels_onehot.npy format) or a {NPZ_LABEL_SUFFIX} file of '
+            '"names" and "labels"; see tools/make_cls_labels.py')
     try:
-        obj = np.load(path, allow_pickle=True)
-    except Exception as e:  # numpy raises several types for bad files
+        raw = _read_npz(path) if path.endswith(NPZ_LABEL_SUFFIX) else \
+            _read_npy(path)
+    except Exception as e:  # numpy/pickle raise several types
         raise ValueError(f'cannot read cls label file {path}: {e}') from e
-    raw = obj.item() if _is_pickled_object(obj) else None
-    if not isinstance(raw, dict):
-        raise ValueError(
-            f'cls label file {path} does not hold a dict (got '
-            f'{type(obj).__name__}); expected np.save(path, '
-            'dict(name=multi_hot))')
     labels = {
         str(name): _check_vector(vec, f'{path}: key {name!r}')
         for name, vec in raw.items()
     }
     _check_lengths(labels, num_classes, path)
     return labels
+
+
+def _read_npy(path: str) -> dict:
+    """The dict of an official ``.npy`` file, unpickled safely."""
+    obj = load_pickled_npy(path)
+    raw = obj.item() if _is_pickled_object(obj) else None
+    if not isinstance(raw, dict):
+        raise ValueError(
+            f'it does not hold a dict (got {type(obj).__name__}); '
+            'expected np.save(path, dict(name=multi_hot))')
+    return raw
+
+
+def _read_npz(path: str) -> dict:
+    """name -> row of a pickle-free ``.npz`` (``names``, ``labels``)."""
+    with np.load(path, allow_pickle=False) as data:
+        missing = {'names', 'labels'} - set(data.files)
+        if missing:
+            raise ValueError(f'arrays {sorted(missing)} are missing '
+                             f'(found {sorted(data.files)})')
+        names, matrix = data['names'], data['labels']
+    if names.ndim != 1 or matrix.ndim != 2 or len(names) != len(matrix):
+        raise ValueError(
+            f'expected names (N,) and labels (N, C), got {names.shape} and '
+            f'{matrix.shape}')
+    if len(set(names.tolist())) != len(names):
+        raise ValueError('names holds duplicates')
+    return dict(zip(names.tolist(), matrix))
 
 
 def _is_pickled_object(obj) -> bool:
@@ -193,7 +229,7 @@ def cls_labels_from_mask_files(names: Iterable[str],
 
 
 def write_cls_labels(labels: Mapping[str, np.ndarray], path: str) -> str:
-    """Write labels in the official format (``np.save`` of a dict).
+    """Write labels as the official ``.npy`` dict or a pickle-free ``.npz``.
 
     Vectors are stored as float32, as in PSA's ``make_cls_labels.py``. The
     file is written to a temporary name and renamed, so an interrupted run
@@ -201,14 +237,17 @@ def write_cls_labels(labels: Mapping[str, np.ndarray], path: str) -> str:
 
     Args:
         labels (Mapping[str, np.ndarray]): name -> multi-hot ``(C,)``.
-        path (str): Output path; must end with ``.npy``.
+        path (str): Output path; ``.npy`` (official, pickled dict) or
+            ``.npz`` (``names`` + ``labels`` matrix, no pickle).
 
     Returns:
         str: ``path``.
     """
-    if not path.endswith(CLS_LABEL_SUFFIX):
+    suffix = osp.splitext(path)[1]
+    if suffix not in (CLS_LABEL_SUFFIX, NPZ_LABEL_SUFFIX):
         raise ValueError(f'cls label file {path} must end with '
-                         f'{CLS_LABEL_SUFFIX} (np.save would append it)')
+                         f'{CLS_LABEL_SUFFIX} or {NPZ_LABEL_SUFFIX} (numpy '
+                         'would append its own suffix)')
     data = {
         str(k): _check_vector(v, f'{path}: key {k!r}')
         for k, v in labels.items()
@@ -216,7 +255,12 @@ def write_cls_labels(labels: Mapping[str, np.ndarray], path: str) -> str:
     _check_lengths(data, None, path)
     out_dir = osp.dirname(osp.abspath(path))
     os.makedirs(out_dir, exist_ok=True)
-    tmp = path[:-len(CLS_LABEL_SUFFIX)] + '.tmp' + CLS_LABEL_SUFFIX
-    np.save(tmp, data, allow_pickle=True)
+    tmp = path[:-len(suffix)] + '.tmp' + suffix
+    if suffix == NPZ_LABEL_SUFFIX:
+        matrix = np.stack(list(data.values())) if data else np.zeros((0, 0))
+        np.savez(tmp, names=np.array(list(data), dtype=str),
+                 labels=matrix.astype(np.float32))
+    else:
+        np.save(tmp, data, allow_pickle=True)
     os.replace(tmp, path)
     return path
