@@ -16,12 +16,13 @@ import torch
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.evaluator import Evaluator
-from mmengine.runner import Runner
 from torch.utils.data import DataLoader
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from demo_report import write_report  # noqa: E402
+
+from mmseg_dupl.engine.runner import build_runner  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DUPL_CONFIG = osp.join(REPO, 'configs', 'dupl_vit-tiny_toy.py')
@@ -93,11 +94,11 @@ def train(cfg: Config, reuse: bool = False) -> Dict:
     timing = osp.join(cfg.work_dir, 'train_seconds.json')
     if reuse and osp.isfile(ckpt) and osp.isfile(timing):
         cfg.load_from = ckpt
-        runner = Runner.from_cfg(cfg)
+        runner = build_runner(cfg)
         runner.load_or_resume()
         with open(timing) as f:
             return dict(runner=runner, seconds=json.load(f)['seconds'])
-    runner = Runner.from_cfg(cfg)
+    runner = build_runner(cfg)
     start = time.time()
     runner.train()
     seconds = time.time() - start

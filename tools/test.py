@@ -1,9 +1,12 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """Test (and evaluate) a segmentor: a copy of mmseg 1.2.2's tools/test.py.
 
-The only change: the repository root goes on ``sys.path``, so a config's
+Changes: the repository root goes on ``sys.path``, so a config's
 ``custom_imports=dict(imports=['mmseg_dupl', ...])`` works from a source
-checkout without ``pip install`` (the dist scripts also set PYTHONPATH).
+checkout without ``pip install`` (the dist scripts also set PYTHONPATH);
+the runner is built from ``runner_type`` (``CheckedRunner``: a checkpoint
+that leaves model tensors missing or mismatched exits non-zero, naming
+the keys, unless ``--allow-partial-load``).
 Registration and the checkpoint allow-list for ``torch.load`` come from
 importing ``mmseg_dupl`` through ``custom_imports``.
 """
@@ -13,7 +16,6 @@ import os.path as osp
 import sys
 
 from mmengine.config import Config, DictAction
-from mmengine.runner import Runner
 
 # Repository root (the parent of tools/), for ``custom_imports``.
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -22,6 +24,7 @@ if REPO_ROOT not in sys.path:
 
 from mmseg_dupl.engine.cpu_launch import \
     prepare_cpu_distributed  # noqa: E402
+from mmseg_dupl.engine.runner import build_runner  # noqa: E402
 
 
 # TODO: support fuse_conv_bn, visualization, and format_only
@@ -64,6 +67,12 @@ def parse_args():
         help='job launcher')
     parser.add_argument(
         '--tta', action='store_true', help='Test time augmentation')
+    parser.add_argument(
+        '--allow-partial-load',
+        action='store_true',
+        help='accept a checkpoint that leaves model tensors missing or of '
+        'another shape (they keep their initial values); by default such a '
+        'checkpoint is an error naming the keys')
     # When using PyTorch version >= 2.0.0, the `torch.distributed.launch`
     # will pass the `--local-rank` parameter to `tools/train.py` instead
     # of `--local_rank`.
@@ -129,9 +138,12 @@ def main():
         cfg.test_evaluator['output_dir'] = args.out
         cfg.test_evaluator['keep_results'] = True
 
+    if args.allow_partial_load:
+        cfg.allow_partial_load = True
+
     # build the runner from config (gloo DDP on hosts without CUDA)
     prepare_cpu_distributed(cfg)
-    runner = Runner.from_cfg(cfg)
+    runner = build_runner(cfg)
 
     # start testing
     runner.test()

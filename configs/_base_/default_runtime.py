@@ -14,6 +14,12 @@ log_processor = dict(by_epoch=False)
 log_level = 'INFO'
 load_from = None
 resume = False
+# mmengine's Runner with a --resume that skips damaged checkpoints and loads
+# that refuse missing / mismatched model tensors (mmseg_dupl.engine.runner).
+runner_type = 'CheckedRunner'
+# True accepts a checkpoint that leaves model tensors missing or mismatched
+# (load_from, tools/test.py --allow-partial-load, --resume), with a warning.
+allow_partial_load = False
 # Stage-gated losses leave parameters without gradients in early phases
 # (no seg loss before cam_iters, no consistency before gmm_iters).
 find_unused_parameters = True

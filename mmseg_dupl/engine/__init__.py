@@ -2,6 +2,7 @@
 from .cpu_launch import amp_optim_wrapper_type, prepare_cpu_distributed
 from .hooks import *  # noqa: F401,F403
 from .optimizers import *  # noqa: F401,F403
+from .runner import *  # noqa: F401,F403
 from .schedulers import *  # noqa: F401,F403
 
 __all__ = ['amp_optim_wrapper_type', 'prepare_cpu_distributed']

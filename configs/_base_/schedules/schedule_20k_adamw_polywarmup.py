@@ -28,7 +28,14 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
+    # mmengine's CheckpointHook with a crash-safe save sequence (temp file,
+    # fsync, rename; old checkpoints deleted last).
     checkpoint=dict(
-        type='CheckpointHook', by_epoch=False, interval=2000, max_keep_ckpts=3),
+        type='DurableCheckpointHook',
+        by_epoch=False,
+        interval=2000,
+        max_keep_ckpts=3),
+    # Stops at the first NaN/inf loss, before that iteration's checkpoint.
+    finite_loss=dict(type='FiniteLossHook'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'))

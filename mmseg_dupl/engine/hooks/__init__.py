@@ -1,10 +1,12 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 from .cam_visualization_hook import CAMVisualizationHook
 from .cosine_threshold_hook import CosineThresholdHook
+from .durable_checkpoint_hook import DurableCheckpointHook
+from .finite_loss_hook import FiniteLossHook
 from .gmm_noise_filter_hook import GMMNoiseFilterHook
 from .progress_bar_hook import ProgressBarHook
 
 __all__ = [
-    'CAMVisualizationHook', 'CosineThresholdHook', 'GMMNoiseFilterHook',
-    'ProgressBarHook'
+    'CAMVisualizationHook', 'CosineThresholdHook', 'DurableCheckpointHook',
+    'FiniteLossHook', 'GMMNoiseFilterHook', 'ProgressBarHook'
 ]

@@ -1,0 +1,109 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""A Runner that resumes past damaged checkpoints and loads strictly."""
+import re
+from collections import OrderedDict
+from typing import Callable, Optional, Union
+
+from mmengine.runner import Runner
+from mmengine.runner.checkpoint import _load_checkpoint
+from mmseg.registry import RUNNERS
+
+from mmseg_dupl.utils.checked_load import check_load_report, load_into
+from .resume_candidates import choose_resume_checkpoint
+
+
+@RUNNERS.register_module()
+class CheckedRunner(Runner):
+    """mmengine's ``Runner`` with a safe ``--resume`` and strict loading.
+
+    Set as ``runner_type='CheckedRunner'`` in
+    ``configs/_base_/default_runtime.py``; ``tools/train.py`` and
+    ``tools/test.py`` build it from the registry.
+
+    Resume (``resume=True`` without ``load_from``): mmengine reads the
+    path in ``work_dir/last_checkpoint`` and fails on an empty pointer
+    (``FileNotFoundError:  can not be found.``), a pointer to a deleted
+    file, or a truncated newest checkpoint, although older checkpoints
+    load. :meth:`load_or_resume` instead resumes from the newest
+    checkpoint of ``work_dir`` that loads, and logs which one and why
+    (see :func:`choose_resume_checkpoint`).
+
+    Why a Runner method and not a hook's ``before_run``: ``Runner.train``
+    calls ``before_run`` before ``load_or_resume``, so a hook could only
+    redirect the resume through the private ``_load_from``; and
+    ``Runner.test`` (``tools/test.py``) needs the strict load below, which
+    is :meth:`load_checkpoint`, a Runner method. Overriding both in one
+    subclass keeps mmengine's call order and its ``resume`` body.
+
+    Loading (``load_from``, ``tools/test.py``'s checkpoint, ``--resume``):
+    missing or shape-mismatched model tensors raise
+    ``CheckpointMismatchError`` naming the keys, unless the config sets
+    ``allow_partial_load=True`` (``tools/test.py --allow-partial-load``);
+    the tensors loaded per part (``student1``, ``student2``, ...) are
+    logged.
+    """
+
+    @property
+    def allow_partial_load(self) -> bool:
+        """The config's ``allow_partial_load`` (default False)."""
+        return bool(self.cfg.get('allow_partial_load', False))
+
+    def load_or_resume(self) -> None:
+        """mmengine's ``load_or_resume``, resuming from the newest
+        checkpoint that loads when resuming from ``work_dir``."""
+        if self._has_loaded:
+            return None
+        if self._resume and self._load_from is None:
+            path = choose_resume_checkpoint(self.work_dir, self.logger)
+            if path is None:
+                return None  # nothing saved yet: start from scratch
+            self.resume(path)
+            self._has_loaded = True
+            return None
+        return super().load_or_resume()
+
+    def load_checkpoint(self,
+                        filename: str,
+                        map_location: Union[str, Callable] = 'cpu',
+                        strict: bool = False,
+                        revise_keys: list = [(r'^module.', '')]) -> dict:
+        """mmengine's ``load_checkpoint`` with the strictness above.
+
+        Args:
+            filename (str): Checkpoint path or URL.
+            map_location (str | Callable): As ``torch.load``.
+            strict (bool): Also refuse unexpected keys (mmengine's
+                meaning); missing or mismatched keys always raise unless
+                ``allow_partial_load``. Defaults to False.
+            revise_keys (list): ``(pattern, replacement)`` applied to the
+                keys. Defaults to stripping ``module.``.
+
+        Returns:
+            dict: The loaded checkpoint.
+        """
+        checkpoint = _load_checkpoint(filename, map_location=map_location)
+        self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
+        state_dict = checkpoint.get('state_dict', checkpoint)
+        metadata = getattr(state_dict, '_metadata', OrderedDict())
+        for pattern, replacement in revise_keys:
+            state_dict = OrderedDict(
+                (re.sub(pattern, replacement, k), v)
+                for k, v in state_dict.items())
+        state_dict._metadata = metadata
+        report = load_into(self.model, state_dict)
+        if strict and report.unexpected:
+            report.errors.append(
+                f'unexpected keys (strict): {report.unexpected}')
+        check_load_report(report, filename, self.allow_partial_load,
+                          'allow_partial_load=True')
+        self._has_loaded = True
+        self.logger.info(f'Load checkpoint from {filename}')
+        return checkpoint
+
+
+def build_runner(cfg) -> Runner:
+    """Build ``cfg.runner_type`` from the registry, else mmengine's Runner
+    (what mmseg's ``tools/train.py`` does)."""
+    if 'runner_type' in cfg:
+        return RUNNERS.build(cfg)
+    return Runner.from_cfg(cfg)
