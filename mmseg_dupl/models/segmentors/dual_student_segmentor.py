@@ -5,6 +5,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
+from mmengine.logging import print_log
 from mmseg.models.segmentors.base import BaseSegmentor
 from mmseg.models.utils import resize
 from mmseg.registry import MODELS
@@ -22,6 +23,7 @@ from ..utils.loss_schedule import (current_iter, piecewise_weight,
 from ..utils.par import PAR
 from ..utils.pseudo_label import (denormalize_truncated,
                                   refine_cams_with_dynamic_thres)
+from ..utils.student_keys import share_single_student
 from .dual_student_inference import DualStudentInferenceMixin
 
 # The official VOC run (spec 9): weights as ``[(first_iter, weight)]``.
@@ -435,19 +437,14 @@ class DualStudentSegmentor(DualStudentInferenceMixin, BaseSegmentor):
     # ------------------------------------------------------------------
     def _load_from_state_dict(self, state_dict: dict, prefix: str, *args,
                               **kwargs) -> None:
-        """Load a dual checkpoint as is, or duplicate a single student's
-        keys (``backbone.*``, ``classifier.*``, ``decode_head.*``, ...) into
-        both students, as mmdet's semi-supervised detectors do."""
-        single = [
-            k for k in list(state_dict)
-            if k.startswith(prefix) and k[len(prefix):].split('.')[0] in (
-                'backbone', 'classifier', 'aux_classifier', 'decode_head')
-        ]
-        for key in single:
-            rest = key[len(prefix):]
-            value = state_dict.pop(key)
-            for name in ('student1', 'student2')[:len(self.students)]:
-                state_dict.setdefault(f'{prefix}{name}.{rest}', value)
+        """Load a dual checkpoint as is, or a single student's (bare
+        ``backbone.*`` ... keys, or ``student1.*`` only) into every
+        student, as mmdet's semi-supervised detectors do."""
+        names = ('student1', 'student2')[:len(self.students)]
+        shared = share_single_student(state_dict, prefix, names)
+        if shared and len(names) > 1:
+            print_log(f'single-student checkpoint ({shared} keys): loaded '
+                      f'into {", ".join(names)}', 'current')
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
