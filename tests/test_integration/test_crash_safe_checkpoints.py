@@ -7,14 +7,11 @@ The runs are in-process (no interpreter start-up per run); a fault is an
 exception raised between two steps of the sequence, which leaves the files
 as a kill at that point would. test_resume_after_sigkill.py kills a real
 process."""
-import argparse
 import os
-import uuid
 
 import pytest
 import torch
-from conftest import TOY_CONFIG, toy_train_options
-from mmengine.config import Config, DictAction
+from toy_runner import short_toy_options, toy_config
 
 from mmseg_dupl.engine.hooks import durable_checkpoint_hook as hook_module
 from mmseg_dupl.engine.runner import build_runner
@@ -28,33 +25,11 @@ class InjectedFault(RuntimeError):
     """Stands for a kill between two steps of the save sequence."""
 
 
-def _config(work_dir: str, data_root: str, resume: bool = False) -> Config:
-    # all three phases in 4 iterations: seg labels from 1, GMM from 3
-    options = [o for o in toy_train_options(data_root, max_iters=MAX_ITERS)
-               if not o.startswith(('custom_hooks.0.begin_iter',
-                                    'custom_hooks.1.start_iter',
-                                    'model.train_cfg',
-                                    'param_scheduler.0.warmup'))] + [
-        'param_scheduler.0.warmup_iters=2',
-        'custom_hooks.0.begin_iter=1', 'custom_hooks.1.start_iter=3',
-        "model.train_cfg.seg_label_cams=[(1,'cam')]",
-        'model.train_cfg.loss_weights.seg=[(2,0.2)]',
-        'default_hooks.checkpoint.interval=2',
-        'default_hooks.checkpoint.max_keep_ckpts=1',
-        'default_hooks.logger.interval=1',
-        f'train_cfg.val_interval={MAX_ITERS + 1}',
-        'randomness.deterministic=True',
+def _config(work_dir: str, data_root: str, resume: bool = False):
+    options = short_toy_options(data_root, MAX_ITERS) + [
+        'default_hooks.checkpoint.max_keep_ckpts=1'
     ]
-    parser = argparse.ArgumentParser()
-    parser.add_argument('--o', nargs='+', action=DictAction)
-    cfg = Config.fromfile(TOY_CONFIG)
-    cfg.merge_from_dict(parser.parse_args(['--o'] + options).o)
-    name = f'crash_{uuid.uuid4().hex[:8]}'
-    cfg.experiment_name = name
-    cfg.visualizer.name = name
-    cfg.work_dir = work_dir
-    cfg.resume = resume
-    return cfg
+    return toy_config(work_dir, options, resume)
 
 
 def _train(work_dir: str, data_root: str, resume: bool = False) -> dict:

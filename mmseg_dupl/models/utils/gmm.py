@@ -327,9 +327,12 @@ def _on_arrays(fn: Callable[..., Any], *args: Any) -> Tensor:
     return torch.from_numpy(np.asarray(fn(*arrays)))
 
 
-def _foreground_mask(label: ArrayLike, ignore_index: int) -> ArrayLike:
-    """Labels that are neither background (0) nor ``ignore_index``."""
-    return (label != 0) & (label != ignore_index)
+def _foreground_mask(label: ArrayLike, x: ArrayLike,
+                     ignore_index: int) -> ArrayLike:
+    """Labels that are neither background (0) nor ``ignore_index``, with a
+    finite loss (the non-finite rule, see ``gmm_noise_mask``)."""
+    return ((label != 0) & (label != ignore_index) & (x > -math.inf)
+            & (x < math.inf))
 
 
 def _fit_mask(x: ArrayLike, foreground: ArrayLike,
@@ -855,6 +858,11 @@ def gmm_noise_mask(losses: Tensor,
     posterior is evaluated on all pixels, including foreground pixels with
     loss <= ``min_loss`` that were left out of the fit.
 
+    Non-finite losses (NaN, +-inf) are neither fitted nor marked noisy:
+    the image's fit and mask are those of its finite pixels, and such a
+    pixel keeps its label, so the non-finite value reaches the loss and
+    ``FiniteLossHook`` stops training instead of the filter hiding it.
+
     The fit is ``fit_gmm_1d``'s (two-means from the min and max, then EM
     with sklearn's stopping rule), computed faster (see the module
     docstring); its masks equal ``gmm_noise_mask_reference``'s up to
@@ -880,7 +888,7 @@ def gmm_noise_mask(losses: Tensor,
     _check_noise_inputs(losses, labels, gamma)
     with torch.no_grad():
         x = losses.detach().flatten(1)
-        foreground = _on_arrays(_foreground_mask, labels.flatten(1),
+        foreground = _on_arrays(_foreground_mask, labels.flatten(1), x,
                                 ignore_index)
         fit_on = _on_arrays(_fit_mask, x, foreground, x.new_tensor(min_loss))
         counts = fit_on.sum(dim=1, dtype=torch.int32)
@@ -932,6 +940,11 @@ def gmm_noise_mask_reference(losses: Tensor,
     posterior is evaluated on all pixels, including foreground pixels with
     loss <= ``min_loss`` that were left out of the fit.
 
+    Non-finite losses (NaN, +-inf) are neither fitted nor marked noisy:
+    the image's fit and mask are those of its finite pixels, and such a
+    pixel keeps its label, so the non-finite value reaches the loss and
+    ``FiniteLossHook`` stops training instead of the filter hiding it.
+
     Args:
         losses (Tensor): Per-pixel losses, (N, P) or (N, H, W). Detached
             here.
@@ -955,7 +968,9 @@ def gmm_noise_mask_reference(losses: Tensor,
                          f'{tuple(losses.shape)} and {tuple(labels.shape)}')
     x = losses.detach().flatten(1)
     lab = labels.flatten(1)
-    foreground = (lab != 0) & (lab != ignore_index)
+    finite = torch.isfinite(x)
+    foreground = (lab != 0) & (lab != ignore_index) & finite
+    x = torch.where(finite, x, 0.)  # non-finite values out of every sum
     fit_on = foreground & (x > min_loss)
     means, variances, weights = fit_gmm_1d(x, fit_on, max_iter, tol, reg_covar)
     accept = (fit_on.sum(dim=1) > min_pixels) & (

@@ -1,0 +1,48 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""In-process toy-config runs for the reliability tests (no interpreter
+start-up per run): the config tools/train.py would build."""
+import argparse
+import uuid
+from typing import List
+
+from conftest import TOY_CONFIG, toy_train_options
+from mmengine.config import Config, DictAction
+
+
+def short_toy_options(data_root: str, max_iters: int) -> List[str]:
+    """``toy_train_options`` with all three phases in ``max_iters`` >= 4
+    iterations (seg labels from 1, GMM filter from 3), checkpoints every 2
+    iterations, no validation."""
+    options = [
+        o for o in toy_train_options(data_root, max_iters=max_iters)
+        if not o.startswith(('custom_hooks.0.begin_iter',
+                             'custom_hooks.1.start_iter', 'model.train_cfg',
+                             'param_scheduler.0.warmup'))
+    ]
+    return options + [
+        'param_scheduler.0.warmup_iters=2',
+        'custom_hooks.0.begin_iter=1',
+        'custom_hooks.1.start_iter=3',
+        "model.train_cfg.seg_label_cams=[(1,'cam')]",
+        'model.train_cfg.loss_weights.seg=[(2,0.2)]',
+        'default_hooks.checkpoint.interval=2',
+        'default_hooks.logger.interval=1',
+        f'train_cfg.val_interval={max_iters + 1}',
+        'randomness.deterministic=True',
+    ]
+
+
+def toy_config(work_dir: str, options: List[str],
+               resume: bool = False) -> Config:
+    """The toy config with ``key=value`` options, a fresh experiment name
+    (so that in-process runs do not share a logger or visualizer)."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--o', nargs='+', action=DictAction)
+    cfg = Config.fromfile(TOY_CONFIG)
+    cfg.merge_from_dict(parser.parse_args(['--o'] + options).o)
+    name = f'toy_{uuid.uuid4().hex[:8]}'
+    cfg.experiment_name = name
+    cfg.visualizer.name = name
+    cfg.work_dir = work_dir
+    cfg.resume = resume
+    return cfg
