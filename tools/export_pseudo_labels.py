@@ -385,10 +385,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 
 def _drop_annotations(pipeline: list) -> list:
-    """The pipeline without ``LoadAnnotations`` (no mask is read)."""
+    """The pipeline without ``Load(Checked)Annotations`` (no mask is read)."""
     return [
         t for t in pipeline
-        if str(t.get('type', '')).split('.')[-1] != 'LoadAnnotations'
+        if str(t.get('type', '')).split('.')[-1] not in (
+            'LoadAnnotations', 'LoadCheckedAnnotations')
     ]
 
 

@@ -158,10 +158,11 @@ def image_items(cfg: Config, images: Sequence[str], labels: Optional[str],
 
 
 def build_test_pipeline(cfg: Config) -> Compose:
-    """The test pipeline without ``LoadAnnotations``."""
+    """The test pipeline without ``Load(Checked)Annotations``."""
     pipeline = [
         t for t in _dataset_cfg(cfg)['pipeline']
-        if str(t.get('type', '')).split('.')[-1] != 'LoadAnnotations'
+        if str(t.get('type', '')).split('.')[-1] not in (
+            'LoadAnnotations', 'LoadCheckedAnnotations')
     ]
     return Compose(pipeline)
 

@@ -164,7 +164,9 @@ class VOCWSSSDataset(BaseSegDataset):
         Returns:
             list[dict]: per image ``img_path``, ``seg_map_path`` (only with
             masks), ``cls_labels`` (float32 ``(C,)``), ``label_map``,
-            ``reduce_zero_label``, ``seg_fields`` and ``sample_idx``.
+            ``reduce_zero_label``, ``seg_fields``, ``sample_idx``, and
+            ``seg_num_classes`` / ``seg_ignore_index`` (the valid mask
+            ids, checked by ``LoadCheckedAnnotations``).
         """
         names = self._read_split()
         img_dir = self.data_prefix.get('img_path', '')
@@ -180,6 +182,9 @@ class VOCWSSSDataset(BaseSegDataset):
             if labels is not None:
                 info['cls_labels'] = labels[name]
             info.update(
+                # for LoadCheckedAnnotations: the valid mask ids
+                seg_num_classes=len(self._metainfo['classes']),
+                seg_ignore_index=self.ignore_index,
                 label_map=self.label_map,
                 reduce_zero_label=self.reduce_zero_label,
                 seg_fields=[],

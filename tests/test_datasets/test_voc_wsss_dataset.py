@@ -74,8 +74,11 @@ def test_data_infos_from_label_file(voc_root):
         info = ds.get_data_info(idx)
         assert set(info) == {
             'img_path', 'seg_map_path', 'cls_labels', 'label_map',
-            'reduce_zero_label', 'seg_fields', 'sample_idx'
+            'reduce_zero_label', 'seg_fields', 'sample_idx',
+            'seg_num_classes', 'seg_ignore_index'
         }
+        assert (info['seg_num_classes'], info['seg_ignore_index']) == (21,
+                                                                      255)
         assert info['img_path'] == f'{voc_root}/JPEGImages/{name}.jpg'
         assert info['seg_map_path'] == \
             f'{voc_root}/SegmentationClassAug/{name}.png'

@@ -24,13 +24,13 @@ train_pipeline = [
 val_pipeline = [
     dict(type='LoadCheckedImageFromFile'),
     dict(type='Resize', scale=(crop_size, crop_size), keep_ratio=False),
-    dict(type='LoadAnnotations'),
+    dict(type='LoadCheckedAnnotations'),
     dict(type='PackWSSSInputs'),
 ]
 test_pipeline = val_pipeline
 tta_pipeline = [
     dict(type='LoadCheckedImageFromFile'),
-    dict(type='LoadAnnotations'),
+    dict(type='LoadCheckedAnnotations'),
     dict(type='PackWSSSInputs'),
 ]
 train_dataloader = dict(

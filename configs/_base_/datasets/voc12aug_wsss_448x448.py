@@ -27,14 +27,14 @@ train_pipeline = [
 val_pipeline = [
     dict(type='LoadCheckedImageFromFile'),
     dict(type='Resize', scale=(crop_size, crop_size), keep_ratio=False),
-    dict(type='LoadAnnotations'),
+    dict(type='LoadCheckedAnnotations'),
     dict(type='PackWSSSInputs'),
 ]
 test_pipeline = val_pipeline
 # The official final protocol runs at native resolution (spec 10.2).
 tta_pipeline = [
     dict(type='LoadCheckedImageFromFile'),
-    dict(type='LoadAnnotations'),
+    dict(type='LoadCheckedAnnotations'),
     dict(type='PackWSSSInputs'),
 ]
 train_dataloader = dict(

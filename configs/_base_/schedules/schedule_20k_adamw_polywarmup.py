@@ -37,5 +37,7 @@ default_hooks = dict(
         max_keep_ckpts=3),
     # Stops at the first NaN/inf loss, before that iteration's checkpoint.
     finite_loss=dict(type='FiniteLossHook'),
+    # model.num_classes against the dataset's classes, at the start of a run
+    num_classes_check=dict(type='NumClassesCheckHook'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'))

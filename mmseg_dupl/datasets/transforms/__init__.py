@@ -1,4 +1,5 @@
 # Copyright (c) OpenMMLab. All rights reserved.
+from .load_checked_annotations import LoadCheckedAnnotations
 from .load_checked_image import LoadCheckedImageFromFile
 from .multi_branch import MultiBranch
 from .pack_wsss_inputs import PackWSSSInputs
@@ -8,6 +9,6 @@ from .strong_aug import StrongAug
 from .toco_color_aug import ToCoColorAug
 
 __all__ = [
-    'LoadCheckedImageFromFile', 'MultiBranch', 'PackWSSSInputs',
+    'LoadCheckedAnnotations', 'LoadCheckedImageFromFile', 'MultiBranch', 'PackWSSSInputs',
     'RandomCropWithValidBox', 'RandomRescale', 'StrongAug', 'ToCoColorAug'
 ]

@@ -4,9 +4,11 @@ from .cosine_threshold_hook import CosineThresholdHook
 from .durable_checkpoint_hook import DurableCheckpointHook
 from .finite_loss_hook import FiniteLossHook
 from .gmm_noise_filter_hook import GMMNoiseFilterHook
+from .num_classes_check_hook import NumClassesCheckHook
 from .progress_bar_hook import ProgressBarHook
 
 __all__ = [
     'CAMVisualizationHook', 'CosineThresholdHook', 'DurableCheckpointHook',
-    'FiniteLossHook', 'GMMNoiseFilterHook', 'ProgressBarHook'
+    'FiniteLossHook', 'GMMNoiseFilterHook', 'NumClassesCheckHook',
+    'ProgressBarHook'
 ]

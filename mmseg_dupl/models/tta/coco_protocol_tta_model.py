@@ -38,7 +38,7 @@ class COCOProtocolTTAModel(VOCProtocolTTAModel):
 
         tta_model = dict(type='COCOProtocolTTAModel')
         tta_pipeline = [dict(type='LoadCheckedImageFromFile'),
-                        dict(type='LoadAnnotations'),
+                        dict(type='LoadCheckedAnnotations'),
                         dict(type='PackWSSSInputs')]
 
     Args:

@@ -79,7 +79,7 @@ class VOCProtocolTTAModel(BaseTTAModel):
         tta_model = dict(type='VOCProtocolTTAModel')
         tta_pipeline = [                 # native resolution, no TestTimeAug
             dict(type='LoadCheckedImageFromFile'),
-            dict(type='LoadAnnotations'),
+            dict(type='LoadCheckedAnnotations'),
             dict(type='PackWSSSInputs'),
         ]
 
