@@ -154,3 +154,45 @@ def check_load_report(report: LoadReport, source: str,
         return
     raise CheckpointMismatchError(
         message + f'\nSet {option} to accept a partial load.')
+
+
+def is_pretrained_cfg(init_cfg) -> bool:
+    """Whether ``init_cfg`` is a single mmengine ``Pretrained`` config."""
+    return isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained'
+
+
+def load_pretrained_checked(module: nn.Module, init_cfg: dict,
+                            where: str) -> LoadReport:
+    """What mmengine's ``PretrainedInit`` loads, with the checks above.
+
+    Args:
+        module (nn.Module): The module to initialise (e.g. a backbone).
+        init_cfg (dict): ``dict(type='Pretrained', checkpoint=...,
+            prefix=None, map_location='cpu', allow_partial=False)``;
+            ``allow_partial=True`` only warns on missing or mismatched
+            tensors.
+        where (str): Config key of ``init_cfg``, named in the error.
+
+    Returns:
+        LoadReport: What was loaded.
+
+    Raises:
+        CheckpointMismatchError: The checkpoint leaves tensors of
+            ``module`` missing or mismatched (and not ``allow_partial``).
+    """
+    from mmengine.runner.checkpoint import (_load_checkpoint,
+                                            _load_checkpoint_with_prefix)
+    path, prefix = init_cfg['checkpoint'], init_cfg.get('prefix')
+    map_location = init_cfg.get('map_location', 'cpu')
+    if prefix:
+        state_dict = _load_checkpoint_with_prefix(prefix, path, map_location)
+    else:
+        checkpoint = _load_checkpoint(path, map_location=map_location)
+        state_dict = checkpoint.get('state_dict', checkpoint)
+        state_dict = OrderedDict((re.sub(r'^module\.', '', k), v)
+                                 for k, v in state_dict.items())
+    report = load_into(module, state_dict)
+    check_load_report(report, f'{path} ({where})',
+                      bool(init_cfg.get('allow_partial', False)),
+                      f'{where}.allow_partial=True')
+    return report

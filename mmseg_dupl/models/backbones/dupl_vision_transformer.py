@@ -5,6 +5,9 @@ from typing import Sequence
 from mmpretrain.models.backbones import VisionTransformer
 from mmseg.registry import MODELS
 
+from mmseg_dupl.utils.checked_load import (is_pretrained_cfg,
+                                           load_pretrained_checked)
+
 
 @MODELS.register_module()
 class DuPLVisionTransformer(VisionTransformer):
@@ -58,7 +61,20 @@ class DuPLVisionTransformer(VisionTransformer):
             self.pos_embed.requires_grad = False
 
     def init_weights(self) -> None:
-        """Initialise, then re-apply the frozen position embedding flag."""
-        super().init_weights()
+        """Initialise, then re-apply the frozen position embedding flag.
+
+        A ``Pretrained`` ``init_cfg`` loads through
+        :func:`~mmseg_dupl.utils.checked_load.load_pretrained_checked`
+        after the default initialisation: missing or mismatched tensors
+        raise, naming them, unless ``init_cfg.allow_partial=True``.
+        """
+        init_cfg = self.init_cfg
+        if is_pretrained_cfg(init_cfg):
+            self.init_cfg = None  # default init; the load comes below
+            super().init_weights()
+            self.init_cfg = init_cfg
+            load_pretrained_checked(self, init_cfg, 'backbone.init_cfg')
+        else:
+            super().init_weights()
         if self.freeze_pos_embed:
             self.pos_embed.requires_grad = False
