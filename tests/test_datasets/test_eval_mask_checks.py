@@ -56,30 +56,36 @@ def test_clean_val_masks_load(toy_data_root):
         assert dataset[i]['data_samples'].gt_sem_seg.data.max() <= 255
 
 
-def test_class_id_99_named(toy_copy):
-    dataset = _val_dataset(toy_copy)
+def _edit_first_mask(root: str, edit) -> tuple:
+    """The val dataset after ``edit(mask)`` of its first mask, and that
+    mask's path."""
+    dataset = _val_dataset(root)
     path = _first_mask(dataset)
-    mask = np.array(Image.open(path))
-    mask[0, :3] = 99
-    _write_mask(path, mask)
+    _write_mask(path, edit(np.array(Image.open(path))))
+    return dataset, path
+
+
+def _set_corner(value: int):
+    def edit(mask):
+        mask[0, :3] = value
+        return mask
+
+    return edit
+
+
+def test_class_id_99_named(toy_copy):
+    dataset, path = _edit_first_mask(toy_copy, _set_corner(99))
     with pytest.raises(ValueError, match=rf'{path}.*\[99\].*0\.\.5'):
         dataset[0]
 
 
 def test_ignore_index_is_allowed(toy_copy):
-    dataset = _val_dataset(toy_copy)
-    path = _first_mask(dataset)
-    mask = np.array(Image.open(path))
-    mask[0, :3] = 255
-    _write_mask(path, mask)
+    dataset, _ = _edit_first_mask(toy_copy, _set_corner(255))
     assert (dataset[0]['data_samples'].gt_sem_seg.data == 255).any()
 
 
 def test_size_mismatch_named(toy_copy):
-    dataset = _val_dataset(toy_copy)
-    path = _first_mask(dataset)
-    mask = np.array(Image.open(path))
-    _write_mask(path, mask[:-5])
+    dataset, path = _edit_first_mask(toy_copy, lambda mask: mask[:-5])
     img = dataset.get_data_info(0)['img_path']
     with pytest.raises(ValueError, match=rf'{path} is .* its image {img}'):
         dataset[0]
