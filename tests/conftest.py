@@ -11,6 +11,10 @@ import sys  # noqa: E402
 import pytest  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+# tools/ holds demo-only modules the tests import (toy_voc_data). Appended,
+# not prepended: tools/test.py and tools/train.py must not shadow anything.
+if osp.join(REPO, 'tools') not in sys.path:
+    sys.path.append(osp.join(REPO, 'tools'))
 TOY_CONFIG = osp.join(REPO, 'configs', 'dupl_vit-tiny_toy.py')
 
 
@@ -42,7 +46,7 @@ def toy_train_options(data_root: str, max_iters: int = 40) -> list:
 @pytest.fixture(scope='session')
 def toy_data_root(tmp_path_factory) -> str:
     """A small toy VOC dataset (40 train / 12 val / 4 test images)."""
-    from mmseg_dupl.datasets.toy_voc import make_toy_voc
+    from toy_voc_data import make_toy_voc
     root = str(tmp_path_factory.mktemp('toy_voc'))
     make_toy_voc(root, num_train=40, num_val=12, num_test=4, seed=0)
     return root

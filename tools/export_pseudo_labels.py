@@ -422,7 +422,7 @@ def build_model(cfg: Config, checkpoint: str, mode: str,
 
 def png_palette(dataset_palette: list) -> List[int]:
     """768 palette entries: the dataset's colours, VOC's for the rest."""
-    from mmseg_dupl.datasets.toy_voc import voc_colormap
+    from mmseg_dupl.visualization.palette import voc_colormap
     colours = voc_colormap(256)
     for i, rgb in enumerate(dataset_palette[:256]):
         colours[i] = rgb

@@ -84,7 +84,7 @@ def _dataset_cfg(cfg: Config) -> dict:
 
 def dataset_meta(cfg: Config) -> Tuple[Sequence[str], List[List[int]]]:
     """Class names (background first) and palette of the test dataset."""
-    from mmseg_dupl.datasets.toy_voc import voc_colormap
+    from mmseg_dupl.visualization.palette import voc_colormap
     ds = _dataset_cfg(cfg)
     meta = dict(getattr(DATASETS.get(ds['type']), 'METAINFO', {}))
     meta.update(ds.get('metainfo') or {})
