@@ -152,7 +152,6 @@ def _build_dupl(cfg, phase_c_iter: int):
     from mmseg.registry import MODELS
     model = MODELS.build(cfg.model)
     model.train()
-    model.noise_filter_on = model.consistency_on = True
     MessageHub.get_current_instance().update_info('iter', phase_c_iter)
     return model, build_optim_wrapper(model, cfg.optim_wrapper)
 

@@ -46,16 +46,16 @@ def plot_curves(runs: Dict, out: str) -> None:
         steps, miou = series(rows, 'mIoU')
         axes[0, 1].plot(steps, miou, marker='o', label=f'{name} s1')
         if name == 'dupl':
-            for key in ('s1.loss_seg', 's1.loss_reg', 'loss_disc'):
+            for key in ('s1.loss_seg', 's1.loss_consistency', 'loss_disc'):
                 steps, values = series(rows, key)
                 axes[0, 0].plot(steps, values, label=key, alpha=.7)
             steps, thr = series(rows, 'thr_high')
-            axes[1, 0].plot(steps, thr, label='mean class threshold')
+            axes[1, 0].plot(steps, thr, label='mean per-image tau_i')
             for key in ('noise_ratio.s1', 'noise_ratio.s2'):
                 steps, values = series(rows, key)
                 axes[1, 1].plot(steps, values, label=key)
     titles = ('training loss', 'val segmentation mIoU (%)',
-              'high threshold (CosineThresholdHook)',
+              'high threshold (DuPLSchedule)',
               'fraction of fg pseudo-label pixels removed by GMM')
     for ax, title in zip(axes.flat, titles):
         ax.set_title(title)
@@ -88,8 +88,9 @@ def training_visuals(model, dataset) -> dict:
     cls = model._meta_tensor(samples, 'cls_labels', x)
     cams = [multi_scale_cam(s.cams, x, (1.0, 0.5, 1.5))
             for s in model.students]
-    high_thr = model._image_thresholds(cls)
-    labels = model._seg_pseudo_labels(x, cams, cls, high_thr, None, 'cam')
+    state = model.phase_state()
+    high_thr = model._image_thresholds(cls, state.class_thresholds)
+    labels = model._seg_pseudo_labels(x, cams, cls, high_thr, None, state)
     segs = [torch.nn.functional.interpolate(
         s.seg_logits(x), x.shape[2:], mode='bilinear', align_corners=False)
         for s in model.students]

@@ -11,7 +11,7 @@ from mmseg.utils import ConfigType
 from torch import Tensor
 
 from ..utils.gmm import filter_noisy_labels, gmm_noise_mask
-from ..utils.loss_schedule import current_iter
+from ..schedules.iteration import current_iter
 
 
 @MODELS.register_module()

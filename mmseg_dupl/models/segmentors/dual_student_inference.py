@@ -26,10 +26,12 @@ class DualStudentInferenceMixin:
       ``'cam_aux'`` (CAM labels with the dataset's image labels, bg where
       the best present-class CAM <= ``bkg_thr``, spec 10.1) or
       ``'pseudo'`` (the PAR-refined two-threshold training labels, 255
-      where uncertain).
+      where uncertain, with the thresholds of the current iteration: the
+      final ones outside training).
 
     It relies on the segmentor's ``students``, ``test_cfg``, ``train_cfg``,
-    ``par``, ``_meta_tensor``, ``_image_thresholds`` and ``_norm_stats``.
+    ``par``, ``phase_state``, ``_meta_tensor``, ``_image_thresholds`` and
+    ``_norm_stats``.
     """
 
     def _predict_students(self) -> Sequence[torch.nn.Module]:
@@ -103,12 +105,13 @@ class DualStudentInferenceMixin:
         cls_labels = self._meta_tensor(data_samples, 'cls_labels', inputs)
         cam = self._cams(inputs, 'cam')
         mean, std = self._norm_stats()
+        state = self.phase_state()
         return refine_cams_with_dynamic_thres(
             denormalize_truncated(inputs, mean, std),
             cam * cls_labels[:, :, None, None],
             cls_labels,
-            self._image_thresholds(cls_labels),
-            low_thr=self.train_cfg['low_thr'],
+            self._image_thresholds(cls_labels, state.class_thresholds),
+            low_thr=state.low_threshold,
             down_scale=self.train_cfg['down_scale'],
             ignore_index=self.train_cfg['ignore_index'],
             par=self.par)

@@ -1,10 +1,12 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """DuPL: two students that supervise each other with CAM pseudo labels."""
 import copy
+import logging
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
+from mmengine.logging import print_log
 from mmseg.models.segmentors.base import BaseSegmentor
 from mmseg.models.utils import resize
 from mmseg.registry import MODELS
@@ -17,49 +19,16 @@ from ..losses.functional import (balanced_seg_loss, consistency_loss,
 from ..utils.cam import (cam_to_label, label_to_aff_mask, multi_scale_cam,
                          scale_img_box)
 from ..utils.gmm import filter_noisy_labels, gmm_noise_mask
-from ..utils.loss_schedule import (current_iter, piecewise_weight,
-                                   validate_weight_schedules)
+from ..schedules.dupl_schedule import DuPLSchedule
+from ..schedules.iteration import current_iter, max_iters
+from ..schedules.phase_state import PhaseState
 from ..utils.par import PAR
 from ..utils.pseudo_label import (denormalize_truncated,
                                   refine_cams_with_dynamic_thres)
+from .dual_student_config import (DEFAULT_TEST_CFG, DEFAULT_TRAIN_CFG,
+                                  check_test_cfg_keys, check_train_cfg_keys,
+                                  merged)
 from .dual_student_inference import DualStudentInferenceMixin
-
-# The official VOC run (spec 9): weights as ``[(first_iter, weight)]``.
-DEFAULT_TRAIN_CFG = dict(
-    cam_scales=(1.0, 0.5, 1.5),
-    high_thr=0.7,
-    low_thr=0.25,
-    # Which CAM makes the segmentation pseudo labels from which iteration
-    # (VOC: final CAMs from 2000; COCO: aux CAMs from 8000, final > 12000).
-    seg_label_cams=[(2000, 'cam')],
-    loss_weights=dict(
-        cls=1.0,
-        ptc=0.2,
-        disc=0.1,
-        seg=[(2001, 0.2)],  # official bracket: 0 if n <= 2000
-        reg=0.05),  # gated by ``consistency_on`` (GMMNoiseFilterHook)
-    conf_thr=0.9,
-    gmm=dict(min_loss=0.1, min_pixels=1000, min_mean_gap=1.0, gamma=0.95),
-    par=dict(dilations=(1, 2, 4, 8, 12, 24), num_iter=10),
-    down_scale=2,
-    # Take the scale-1.0 un-flipped CAMs from the training forward (the
-    # reference recomputes them; identical numbers).
-    reuse_scale1_cam=True,
-    # Spec 4.1 quirk: the 448-pixel img_box is applied to the token grid.
-    fix_token_box=False,
-    # Images over which the ratio-normalised losses are pooled; None pools
-    # over the whole per-GPU batch, as the reference does.
-    loss_group_size=None,
-    cross_supervision=True,
-    ignore_index=255)
-
-DEFAULT_TEST_CFG = dict(
-    mode='whole',
-    predict_on='seg',  # 'seg' | 'cam' | 'cam_aux' | 'pseudo'
-    student='s1',  # 's1' | 's2' | 'ensemble'
-    cam_scales=(1.0, 0.5, 1.5),
-    bkg_thr=0.5)
-
 
 @MODELS.register_module()
 class DualStudentSegmentor(DualStudentInferenceMixin, BaseSegmentor):
@@ -73,16 +42,20 @@ class DualStudentSegmentor(DualStudentInferenceMixin, BaseSegmentor):
             cam_aux_k -> token labels T_k -> PTC(F_k, T_k)
             cam_k --PAR--> pseudo labels Y_k --GMM filter--> Y_k'
           L = cls + ptc + disc(F_1, F_2) + seg(S_1, Y_2') + seg(S_2, Y_1')
-              + reg(student_k(strong) warped back, argmax S_k, Y_peer' == 255)
+              + consistency(student_k(strong) warped back, argmax S_k,
+                            Y_peer' == 255)
 
     Both students are built from one ``student`` config and have
     independent parameters. A checkpoint of a single student (keys without
     the ``student1.``/``student2.`` prefix) loads into both.
 
-    The schedule state the hooks write: ``high_thr`` (per-class buffer,
-    ``CosineThresholdHook``), ``noise_filter_on`` and ``consistency_on``
-    (``GMMNoiseFilterHook``). Their defaults give a static-threshold run
-    without GMM and consistency, so the model also trains without hooks.
+    What runs when is the ``DuPLSchedule`` of ``train_cfg.phases``,
+    ``thresholds``, ``loss_weights``, ``loss_after`` and
+    ``consistency_delay``, evaluated once per ``loss()`` call for the
+    iteration mmengine's message hub holds (``RuntimeInfoHook`` writes
+    ``runner.iter`` there; outside a runner use
+    ``mmseg_dupl.models.schedules.set_iteration(n)``, and with nothing set
+    the model runs its final phase). No hook is involved.
 
     Args:
         student (dict): Config of one student (``DuPLStudent``).
@@ -116,18 +89,18 @@ class DualStudentSegmentor(DualStudentInferenceMixin, BaseSegmentor):
         self.student2 = MODELS.build(copy.deepcopy(student)) \
             if num_students == 2 else None
         self.discrepancy_loss = MODELS.build(discrepancy_loss)
-        self.train_cfg = _merged(DEFAULT_TRAIN_CFG, train_cfg)
-        self.test_cfg = _merged(DEFAULT_TEST_CFG, test_cfg)
+        check_train_cfg_keys(train_cfg or {})
+        check_test_cfg_keys(test_cfg or {})
+        self.train_cfg = merged(DEFAULT_TRAIN_CFG, train_cfg)
+        self.test_cfg = merged(DEFAULT_TEST_CFG, test_cfg)
         self._check_cfg(num_classes, num_students)
+        self.schedule = DuPLSchedule.from_train_cfg(self.train_cfg,
+                                                    num_classes)
+        self._late_phases_checked = False
         self.par = PAR(**self.train_cfg['par'])
         self.fg_classes = num_classes
         self.num_classes = self.out_channels = num_classes + 1
         self.align_corners = False
-        self.register_buffer(
-            'high_thr',
-            torch.full((num_classes, ), float(self.train_cfg['high_thr'])))
-        self.noise_filter_on = False
-        self.consistency_on = False
         # CAMVisualizationHook's request (images to keep) and what is kept
         self.keep_visuals = 0
         self.last_visuals: Optional[dict] = None
@@ -138,18 +111,9 @@ class DualStudentSegmentor(DualStudentInferenceMixin, BaseSegmentor):
         if num_classes < 1:
             raise ValueError(f'model.num_classes must be >= 1, got '
                              f'{num_classes}')
-        validate_weight_schedules(cfg['loss_weights'])
-        for key in ('high_thr', 'low_thr', 'conf_thr'):
-            if not 0. <= float(cfg[key]) <= 1.:
-                raise ValueError(f'model.train_cfg.{key} must be in [0, 1], '
-                                 f'got {cfg[key]}')
-        if cfg['low_thr'] > cfg['high_thr']:
-            raise ValueError('model.train_cfg.low_thr must not exceed '
-                             'model.train_cfg.high_thr')
-        for _, source in cfg['seg_label_cams']:
-            if source not in ('cam', 'cam_aux'):
-                raise ValueError('model.train_cfg.seg_label_cams sources '
-                                 f"must be 'cam' or 'cam_aux', got {source}")
+        if not 0. <= float(cfg['conf_thr']) <= 1.:
+            raise ValueError('model.train_cfg.conf_thr must be in [0, 1], '
+                             f"got {cfg['conf_thr']}")
         if tcfg['predict_on'] not in ('seg', 'cam', 'cam_aux', 'pseudo'):
             raise ValueError("model.test_cfg.predict_on must be one of "
                              "'seg', 'cam', 'cam_aux', 'pseudo', got "
@@ -184,53 +148,68 @@ class DualStudentSegmentor(DualStudentInferenceMixin, BaseSegmentor):
 
         Returns:
             dict: Weighted loss terms (``s1.loss_cls``, ..., ``loss_disc``)
-            and logging scalars (``thr_image``, the mean per-image tau_i;
+            and logging scalars (``thr_high``, the mean per-image tau_i;
             ``noise_ratio.s1``, ...).
         """
         weak, strong, samples, strong_samples = _split_branches(
             inputs, data_samples)
-        n = current_iter()
-        cfg = self.train_cfg
-        weights = {
-            k: piecewise_weight(v, n)
-            for k, v in cfg['loss_weights'].items()
-        }
+        state = self.phase_state()
+        weights = state.weights
         cls_labels = self._meta_tensor(samples, 'cls_labels', weak)
         img_box = self._img_box(samples, weak)
-        high_thr = self._image_thresholds(cls_labels)
+        high_thr = self._image_thresholds(cls_labels, state.class_thresholds)
 
         outs = [s(weak) for s in self.students]
         cams = [self._train_cams(s, weak, o)
                 for s, o in zip(self.students, outs)]
         visuals = self._start_visuals(weak, cams, cls_labels)
         losses = self._cls_ptc_disc_losses(outs, cams, cls_labels, img_box,
-                                           high_thr, weights)
-        source = _seg_label_source(cfg['seg_label_cams'], n)
-        use_reg = self.consistency_on and strong is not None and \
-            weights['reg'] > 0
-        if source is not None and (weights['seg'] > 0 or use_reg):
+                                           high_thr, state)
+        use_consistency = state.consistency and strong is not None
+        if state.label_source is not None and (weights['seg'] > 0
+                                               or use_consistency):
             labels = self._seg_pseudo_labels(weak, cams, cls_labels,
-                                             high_thr, img_box, source)
+                                             high_thr, img_box, state)
             segs = [resize(o['seg'], weak.shape[2:], mode='bilinear',
                            align_corners=False) for o in outs]
             if visuals is not None:
                 visuals['labels'] = [y[:len(visuals['img'])] for y in labels]
-            if self.noise_filter_on:
+            if state.gmm_filter:
                 filtered, ratios = self._filter_labels(segs, labels)
                 if visuals is not None:
                     visuals['noisy'] = [(a != b)[:len(visuals['img'])]
                                         for a, b in zip(labels, filtered)]
                 labels = filtered
                 losses.update(ratios)
-            cross = cfg['cross_supervision'] and len(labels) == 2
+            cross = self.train_cfg['cross_supervision'] and \
+                len(labels) == 2
             peer = labels[::-1] if cross else labels
             losses.update(self._seg_losses(segs, peer, weights['seg']))
-            if use_reg:
+            if use_consistency:
                 losses.update(
-                    self._reg_losses(strong, strong_samples, segs, peer,
-                                     weights['reg']))
-        losses['thr_image'] = high_thr.mean().detach()
+                    self._consistency_losses(strong, strong_samples, segs,
+                                             peer, weights['consistency']))
+        losses['thr_high'] = high_thr.mean().detach()
         return losses
+
+    def phase_state(self) -> PhaseState:
+        """The schedule's state at the current iteration (message hub)."""
+        if not self._late_phases_checked:
+            self._warn_late_phases()
+        return self.schedule.state(current_iter())
+
+    def _warn_late_phases(self) -> None:
+        """Once per run: warn about phases a run never reaches."""
+        total = max_iters()
+        if total <= 0:
+            return  # outside a runner: nothing to compare with
+        self._late_phases_checked = True
+        late = self.schedule.late_phases(total)
+        if late:
+            print_log(
+                f'model.train_cfg.phases {late}: not reached within '
+                f'train_cfg.max_iters={total}; scale the phases with '
+                'max_iters', logger='current', level=logging.WARNING)
 
     def _train_cams(self, student: torch.nn.Module, weak: Tensor,
                     out: dict) -> Tuple[Tensor, Tensor]:
@@ -265,9 +244,9 @@ class DualStudentSegmentor(DualStudentInferenceMixin, BaseSegmentor):
 
     def _cls_ptc_disc_losses(self, outs: List[dict], cams: List[tuple],
                              cls_labels: Tensor, img_box: Optional[Tensor],
-                             high_thr: Tensor, weights: dict) -> dict:
+                             high_thr: Tensor, state: PhaseState) -> dict:
         """Classification, PTC and discrepancy terms (every phase)."""
-        losses = {}
+        losses, weights = {}, state.weights
         for k, (out, (_, cam_aux)) in enumerate(zip(outs, cams), start=1):
             if weights['cls'] > 0:
                 losses[f's{k}.loss_cls'] = weights['cls'] * (
@@ -275,7 +254,8 @@ class DualStudentSegmentor(DualStudentInferenceMixin, BaseSegmentor):
                     multilabel_cls_loss(out['cls_aux'], cls_labels))
             if weights['ptc'] > 0:
                 tokens = self._token_labels(cam_aux, out['feat'], cls_labels,
-                                            img_box, high_thr)
+                                            img_box, high_thr,
+                                            state.low_threshold)
                 aff = label_to_aff_mask(tokens.flatten(1))
                 losses[f's{k}.loss_ptc'] = weights['ptc'] * self._grouped(
                     ptc_loss, out['feat'], aff)
@@ -285,7 +265,8 @@ class DualStudentSegmentor(DualStudentInferenceMixin, BaseSegmentor):
         return losses
 
     def _token_labels(self, cam_aux: Tensor, feat: Tensor, cls_labels: Tensor,
-                      img_box: Optional[Tensor], high_thr: Tensor) -> Tensor:
+                      img_box: Optional[Tensor], high_thr: Tensor,
+                      low_thr: float) -> Tensor:
         """PTC token labels from the aux CAM at token resolution (4.1)."""
         grid = feat.shape[2:]
         cam = resize(cam_aux, grid, mode='bilinear', align_corners=False)
@@ -296,24 +277,24 @@ class DualStudentSegmentor(DualStudentInferenceMixin, BaseSegmentor):
             cls_labels,
             img_box=img_box,
             high_thr=high_thr,
-            low_thr=self.train_cfg['low_thr'],
+            low_thr=low_thr,
             ignore_index=self.train_cfg['ignore_index'])
 
     def _seg_pseudo_labels(self, weak: Tensor, cams: List[tuple],
                            cls_labels: Tensor, high_thr: Tensor,
                            img_box: Optional[Tensor],
-                           source: str) -> List[Tensor]:
+                           state: PhaseState) -> List[Tensor]:
         """PAR-refined two-threshold pseudo labels of both students (4.3)."""
         mean, std = self._norm_stats()
         image = denormalize_truncated(weak, mean, std)
-        index = 0 if source == 'cam' else 1
+        index = 0 if state.label_source == 'cam' else 1
         return [
             refine_cams_with_dynamic_thres(
                 image,
                 cam[index] * cls_labels[:, :, None, None],
                 cls_labels,
                 high_thr,
-                low_thr=self.train_cfg['low_thr'],
+                low_thr=state.low_threshold,
                 img_box=img_box,
                 down_scale=self.train_cfg['down_scale'],
                 ignore_index=self.train_cfg['ignore_index'],
@@ -353,7 +334,7 @@ class DualStudentSegmentor(DualStudentInferenceMixin, BaseSegmentor):
             for k, (seg, target) in enumerate(zip(segs, targets), start=1)
         }
 
-    def _reg_losses(self, strong: Tensor, strong_samples: SampleList,
+    def _consistency_losses(self, strong: Tensor, strong_samples: SampleList,
                     segs: List[Tensor], targets: List[Tensor],
                     weight: float) -> dict:
         """Consistency on the strong view over the peer-ignored pixels."""
@@ -370,7 +351,7 @@ class DualStudentSegmentor(DualStudentInferenceMixin, BaseSegmentor):
                 mode='bilinear',
                 padding='border',
                 src_frame_hw=strong.shape[2:])
-            losses[f's{k}.loss_reg'] = weight * self._grouped(
+            losses[f's{k}.loss_consistency'] = weight * self._grouped(
                 lambda b, s, t: consistency_loss(
                     b, s, t, self.train_cfg['conf_thr'],
                     self.train_cfg['ignore_index']), back, seg, target)
@@ -408,10 +389,12 @@ class DualStudentSegmentor(DualStudentInferenceMixin, BaseSegmentor):
             return self._meta_tensor(samples, 'img_box', like).long()
         return None
 
-    def _image_thresholds(self, cls_labels: Tensor) -> Tensor:
-        """Per-image tau_i: the max of the class thresholds over the
+    @staticmethod
+    def _image_thresholds(cls_labels: Tensor,
+                          class_thresholds: Tensor) -> Tensor:
+        """Per-image tau_i: the max of the class thresholds (C,) over the
         image's present classes (spec 7)."""
-        per_class = self.high_thr.to(cls_labels.device)[None].expand_as(
+        per_class = class_thresholds.to(cls_labels.device)[None].expand_as(
             cls_labels)
         present = cls_labels > 0
         masked = torch.where(present, per_class,
@@ -438,6 +421,9 @@ class DualStudentSegmentor(DualStudentInferenceMixin, BaseSegmentor):
         """Load a dual checkpoint as is, or duplicate a single student's
         keys (``backbone.*``, ``classifier.*``, ``decode_head.*``, ...) into
         both students, as mmdet's semi-supervised detectors do."""
+        # The class thresholds were a buffer before the schedule moved into
+        # DuPLSchedule; older checkpoints still carry it.
+        state_dict.pop(f'{prefix}high_thr', None)
         single = [
             k for k in list(state_dict)
             if k.startswith(prefix) and k[len(prefix):].split('.')[0] in (
@@ -449,27 +435,6 @@ class DualStudentSegmentor(DualStudentInferenceMixin, BaseSegmentor):
             for name in ('student1', 'student2')[:len(self.students)]:
                 state_dict.setdefault(f'{prefix}{name}.{rest}', value)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-
-
-def _merged(defaults: dict, overrides: Optional[dict]) -> dict:
-    """Copy of ``defaults`` updated one level deep with ``overrides``."""
-    cfg = copy.deepcopy(defaults)
-    for key, value in (overrides or {}).items():
-        if isinstance(cfg.get(key), dict) and isinstance(value, dict):
-            cfg[key] = {**cfg[key], **value}
-        else:
-            cfg[key] = value
-    return cfg
-
-
-def _seg_label_source(schedule: Sequence[Tuple[int, str]],
-                      n: int) -> Optional[str]:
-    """The CAM ('cam' or 'cam_aux') that makes seg labels at ``n``."""
-    source = None
-    for first_iter, name in schedule:
-        if n >= first_iter:
-            source = name
-    return source
 
 
 def _split_branches(inputs, data_samples):
