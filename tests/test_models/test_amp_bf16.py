@@ -17,6 +17,8 @@ from mmseg.registry import MODELS
 
 import mmseg_dupl  # noqa: F401
 from mmseg_dupl.models.losses import discrepancy_loss as disc_module
+from mmseg_dupl.models.pseudo_labelers import \
+    dupl_pseudo_labeler as labeler_module
 from mmseg_dupl.models.segmentors import dual_student_segmentor as seg_module
 from mmseg_dupl.models.utils import cam as cam_module
 from mmseg_dupl.models.utils import par as par_module
@@ -30,9 +32,9 @@ ISLANDS = [
     (cam_module, 'merge_flipped_cam'),
     (cam_module, 'normalize_cam'),
     (par_module, 'par_refine'),
-    (seg_module, 'refine_cams_with_dynamic_thres'),
-    (seg_module, 'gmm_noise_mask'),
-    (seg_module, 'per_pixel_ce'),
+    (labeler_module, 'refine_cams_with_dynamic_thres'),
+    (labeler_module, 'gmm_noise_mask'),
+    (labeler_module, 'per_pixel_ce'),
     (seg_module, 'multilabel_cls_loss'),
     (seg_module, 'ptc_loss'),
     (seg_module, 'balanced_seg_loss'),

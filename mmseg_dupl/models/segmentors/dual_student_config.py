@@ -98,6 +98,27 @@ def check_train_cfg_keys(train_cfg: Mapping,
                 'weighted from phases.cam + 1)')
 
 
+def check_cfg_values(train_cfg: Mapping, test_cfg: Mapping, num_classes: int,
+                     num_students: int) -> None:
+    """Fail early, naming the config key, on bad values (the schedule's
+    keys are checked by ``DuPLSchedule``)."""
+    if num_classes < 1:
+        raise ValueError(f'model.num_classes must be >= 1, got {num_classes}')
+    if not 0. <= float(train_cfg['conf_thr']) <= 1.:
+        raise ValueError('model.train_cfg.conf_thr must be in [0, 1], got '
+                         f"{train_cfg['conf_thr']}")
+    if test_cfg['predict_on'] not in ('seg', 'cam', 'cam_aux', 'pseudo'):
+        raise ValueError("model.test_cfg.predict_on must be one of 'seg', "
+                         "'cam', 'cam_aux', 'pseudo', got "
+                         f"{test_cfg['predict_on']!r}")
+    if num_students == 1 and test_cfg['student'] != 's1':
+        raise ValueError("model.test_cfg.student must be 's1' with "
+                         'num_students=1')
+    if test_cfg['student'] not in ('s1', 's2', 'ensemble'):
+        raise ValueError("model.test_cfg.student must be 's1', 's2' or "
+                         f"'ensemble', got {test_cfg['student']!r}")
+
+
 def check_test_cfg_keys(test_cfg: Mapping,
                         prefix: str = 'model.test_cfg') -> None:
     """Reject unknown keys of ``test_cfg``."""
