@@ -29,6 +29,21 @@ def set_iteration(n: int) -> None:
     MessageHub.get_current_instance().update_info('iter', int(n))
 
 
+def set_iteration_from_checkpoint(checkpoint: dict) -> None:
+    """Follow the schedule where a training checkpoint left it: the last
+    trained iteration, ``meta['iter'] - 1`` (``iter_N.pth`` was saved after
+    N iterations). Tools that label with a loaded checkpoint (exporter,
+    CAM drawings) call it so that an intermediate checkpoint gets the
+    thresholds it was trained with; without ``meta.iter`` nothing changes.
+
+    Args:
+        checkpoint (dict): What ``mmengine.runner.load_checkpoint`` returns.
+    """
+    trained = (checkpoint.get('meta') or {}).get('iter')
+    if trained:
+        set_iteration(int(trained) - 1)
+
+
 def max_iters() -> int:
     """``runner.max_iters`` as ``RuntimeInfoHook.before_train`` wrote it,
     or 0 outside a runner."""

@@ -12,9 +12,9 @@ from mmengine.registry import DATASETS
 from mmengine.runner import Runner
 from torch.utils.data import Dataset
 
-from mmseg_dupl.models.schedules.iteration import (FINAL_PHASE_ITER,
-                                                   current_iter, max_iters,
-                                                   set_iteration)
+from mmseg_dupl.models.schedules.iteration import (
+    FINAL_PHASE_ITER, current_iter, max_iters, set_iteration,
+    set_iteration_from_checkpoint)
 from mmseg_dupl.utils.safe_checkpoint import allow_mmengine_checkpoint_types
 
 
@@ -92,3 +92,11 @@ def test_nothing_set_is_the_final_phase(monkeypatch):
     hub = MessageHub.get_current_instance()
     monkeypatch.delitem(hub._runtime_info, 'iter', raising=False)
     assert current_iter() == FINAL_PHASE_ITER
+
+
+def test_a_checkpoint_sets_its_last_trained_iteration():
+    set_iteration(3)
+    set_iteration_from_checkpoint(dict(meta=dict(iter=40)))
+    assert current_iter() == 39  # iter_40.pth: iterations 0..39 trained
+    set_iteration_from_checkpoint(dict(state_dict={}))  # no meta: kept
+    assert current_iter() == 39
