@@ -55,11 +55,11 @@ TERM_NAMES: Dict[str, str] = {
     'loss_disc': 'loss_disc',
     's1.loss_seg': 's1.loss_seg',
     's2.loss_seg': 's2.loss_seg',
-    's1.loss_reg': 's1.loss_reg',
-    's2.loss_reg': 's2.loss_reg',
+    's1.loss_reg': 's1.loss_consistency',
+    's2.loss_reg': 's2.loss_consistency',
     'noise_ratio.s1': 'noise_ratio.s1',
     'noise_ratio.s2': 'noise_ratio.s2',
-    'thr_image': 'thr_image',
+    'thr_image': 'thr_high',
 }
 
 
@@ -69,12 +69,26 @@ def enter_phase_c(model: torch.nn.Module, iteration: int,
     labels from the final CAMs, GMM filter and consistency on) at
     ``iteration`` with per-class thresholds ``high_thr`` (C,).
 
-    At the golden commit the hooks set these model attributes and the
-    iteration comes from mmengine's MessageHub."""
+    At the golden commit the hooks set model attributes (the switches and
+    a ``high_thr`` buffer). Now the model's ``DuPLSchedule`` derives them
+    from the iteration (mmengine's MessageHub): a schedule whose phases
+    all began by ``iteration`` and whose threshold descent has reached
+    ``high_thr`` there gives the same state."""
     from dupl_test_utils import set_iter
-    model.noise_filter_on = model.consistency_on = True
-    with torch.no_grad():
-        model.high_thr.copy_(high_thr)
+
+    from mmseg_dupl.models.schedules import DuPLSchedule
+    train_cfg = dict(
+        model.train_cfg,
+        phases=dict(cam=0, gmm=0, end=iteration),
+        thresholds=dict(
+            high=float(high_thr.max()),
+            high_target=high_thr.tolist(),
+            low=model.train_cfg['thresholds']['low']))
+    model.schedule = DuPLSchedule.from_train_cfg(train_cfg, len(high_thr))
+    state = model.schedule.state(iteration)
+    assert state.label_source == 'cam' and state.gmm_filter
+    assert state.consistency and state.weights['seg'] > 0
+    assert torch.equal(state.class_thresholds, high_thr.float())
     set_iter(iteration)
 
 
