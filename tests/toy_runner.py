@@ -14,17 +14,11 @@ def short_toy_options(data_root: str, max_iters: int) -> List[str]:
     iterations (seg labels from 1, GMM filter from 3), checkpoints every 2
     iterations, no validation."""
     options = [
-        o for o in toy_train_options(data_root, max_iters=max_iters)
-        if not o.startswith(('custom_hooks.0.begin_iter',
-                             'custom_hooks.1.start_iter', 'model.train_cfg',
-                             'param_scheduler.0.warmup'))
+        o for o in toy_train_options(data_root, max_iters, cam=1, gmm=3)
+        if not o.startswith('param_scheduler.0.warmup')
     ]
     return options + [
         'param_scheduler.0.warmup_iters=2',
-        'custom_hooks.0.begin_iter=1',
-        'custom_hooks.1.start_iter=3',
-        "model.train_cfg.seg_label_cams=[(1,'cam')]",
-        'model.train_cfg.loss_weights.seg=[(2,0.2)]',
         'default_hooks.checkpoint.interval=2',
         'default_hooks.logger.interval=1',
         f'train_cfg.val_interval={max_iters + 1}',

@@ -4,9 +4,12 @@
 Changes: the repository root goes on ``sys.path``, so a config's
 ``custom_imports=dict(imports=['mmseg_dupl', ...])`` works from a source
 checkout without ``pip install`` (the dist scripts also set PYTHONPATH);
-the runner is built from ``runner_type`` (``CheckedRunner``: a checkpoint
-that leaves model tensors missing or mismatched exits non-zero, naming
-the keys, unless ``--allow-partial-load``).
+and ``--launcher pytorch`` without CUDA runs gloo DDP on the CPU. Unlike
+mmseg's test.py (always ``Runner.from_cfg``), the runner is built from
+``runner_type`` as mmseg's train.py does: ``CheckedRunner`` (a
+``CPULaunchRunner``), with which a checkpoint that leaves model tensors
+missing or mismatched exits non-zero, naming the keys, unless
+``--allow-partial-load``.
 Registration and the checkpoint allow-list for ``torch.load`` come from
 importing ``mmseg_dupl`` through ``custom_imports``.
 """
@@ -24,7 +27,7 @@ if REPO_ROOT not in sys.path:
 
 from mmseg_dupl.engine.cpu_launch import \
     prepare_cpu_distributed  # noqa: E402
-from mmseg_dupl.engine.runner import build_runner  # noqa: E402
+from mmseg_dupl.engine.runners import build_runner  # noqa: E402
 
 
 # TODO: support fuse_conv_bn, visualization, and format_only

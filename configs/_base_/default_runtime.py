@@ -1,5 +1,10 @@
 # Runtime defaults (vendored from mmseg 1.2.2's, plus the plugin import).
 default_scope = 'mmseg'
+# mmengine's Runner plus the CPU launch (gloo DDP, bf16 --amp without CUDA),
+# a --resume that skips damaged checkpoints, and loads that refuse missing /
+# mismatched model tensors (mmseg_dupl.engine.runners); mmseg's
+# tools/train.py and our tools/test.py build it from RUNNERS.
+runner_type = 'CheckedRunner'
 custom_imports = dict(
     imports=['mmseg_dupl', 'mmpretrain.models'], allow_failed_imports=False)
 env_cfg = dict(
@@ -14,9 +19,6 @@ log_processor = dict(by_epoch=False)
 log_level = 'INFO'
 load_from = None
 resume = False
-# mmengine's Runner with a --resume that skips damaged checkpoints and loads
-# that refuse missing / mismatched model tensors (mmseg_dupl.engine.runner).
-runner_type = 'CheckedRunner'
 # True accepts a checkpoint that leaves model tensors missing or mismatched
 # (load_from, tools/test.py --allow-partial-load, --resume), with a warning.
 allow_partial_load = False

@@ -10,7 +10,7 @@ from PIL import Image
 from toy_runner import short_toy_options, toy_config
 
 from mmseg.registry import DATASETS, TRANSFORMS
-from mmseg_dupl.engine.runner import build_runner
+from mmseg_dupl.engine.runners import build_runner
 
 PIPELINE = [
     dict(type='LoadCheckedImageFromFile'),

@@ -9,7 +9,7 @@ import torch
 from toy_runner import short_toy_options, toy_config
 
 from mmseg_dupl.engine.hooks import DurableCheckpointHook, FiniteLossHook
-from mmseg_dupl.engine.runner import build_runner
+from mmseg_dupl.engine.runners import build_runner
 
 
 def _runner(iteration: int):

@@ -6,7 +6,7 @@ import os
 import pytest
 import torch
 
-from mmseg_dupl.engine.runner.resume_candidates import (
+from mmseg_dupl.engine.runners.resume_candidates import (
     checkpoints_newest_first, choose_resume_checkpoint)
 from mmseg_dupl.utils.durable_io import write_text_durably
 

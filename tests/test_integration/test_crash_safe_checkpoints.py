@@ -14,8 +14,8 @@ import torch
 from toy_runner import short_toy_options, toy_config
 
 from mmseg_dupl.engine.hooks import durable_checkpoint_hook as hook_module
-from mmseg_dupl.engine.runner import build_runner
-from mmseg_dupl.engine.runner.resume_candidates import probe_checkpoint
+from mmseg_dupl.engine.runners import build_runner
+from mmseg_dupl.engine.runners.resume_candidates import probe_checkpoint
 from mmseg_dupl.utils import durable_io
 
 MAX_ITERS = 4  # checkpoints at 2 and 4; faults hit the save of 4

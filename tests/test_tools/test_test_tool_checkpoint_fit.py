@@ -9,7 +9,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from mmseg_dupl.engine.runner import build_runner
+from mmseg_dupl.engine.runners import build_runner
 from mmseg_dupl.utils.checked_load import CheckpointMismatchError
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

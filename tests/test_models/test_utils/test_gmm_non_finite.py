@@ -7,8 +7,9 @@ import math
 import pytest
 import torch
 
-from mmseg_dupl.models.utils.gmm import (gmm_noise_mask,
-                                         gmm_noise_mask_reference)
+from gmm_reference import gmm_noise_mask_reference
+
+from mmseg_dupl.models.utils.gmm import gmm_noise_mask
 
 
 def _bimodal(rows: int = 3, pixels: int = 4096, seed: int = 0):

@@ -9,12 +9,13 @@ from mmengine.runner.checkpoint import _load_checkpoint
 from mmseg.registry import RUNNERS
 
 from mmseg_dupl.utils.checked_load import check_load_report, load_into
+from .cpu_launch_runner import CPULaunchRunner
 from .resume_candidates import choose_resume_checkpoint
 
 
 @RUNNERS.register_module()
-class CheckedRunner(Runner):
-    """mmengine's ``Runner`` with a safe ``--resume`` and strict loading.
+class CheckedRunner(CPULaunchRunner):
+    """``CPULaunchRunner`` with a safe ``--resume`` and strict loading.
 
     Set as ``runner_type='CheckedRunner'`` in
     ``configs/_base_/default_runtime.py``; ``tools/train.py`` and
