@@ -96,7 +96,8 @@ class CheckedRunner(CPULaunchRunner):
             report.errors.append(
                 f'unexpected keys (strict): {report.unexpected}')
         check_load_report(report, filename, self.allow_partial_load,
-                          'allow_partial_load=True')
+                          'allow_partial_load=True (tools/test.py: '
+                          '--allow-partial-load)')
         self._has_loaded = True
         self.logger.info(f'Load checkpoint from {filename}')
         return checkpoint
