@@ -2,7 +2,7 @@
 """A Runner that resumes past damaged checkpoints and loads strictly."""
 import re
 from collections import OrderedDict
-from typing import Callable, Optional, Union
+from typing import Callable, Union
 
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint
