@@ -1,6 +1,7 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 from .cpu_launch import amp_optim_wrapper_type, prepare_cpu_distributed
 from .hooks import *  # noqa: F401,F403
+from .model_wrappers import *  # noqa: F401,F403
 from .optimizers import *  # noqa: F401,F403
 from .schedulers import *  # noqa: F401,F403
 
