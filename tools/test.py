@@ -1,9 +1,10 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """Test (and evaluate) a segmentor: a copy of mmseg 1.2.2's tools/test.py.
 
-The only change: the repository root goes on ``sys.path``, so a config's
+The only changes: the repository root goes on ``sys.path``, so a config's
 ``custom_imports=dict(imports=['mmseg_dupl', ...])`` works from a source
-checkout without ``pip install`` (the dist scripts also set PYTHONPATH).
+checkout without ``pip install`` (the dist scripts also set PYTHONPATH);
+a missing checkpoint file stops it before anything is built.
 Registration and the checkpoint allow-list for ``torch.load`` come from
 importing ``mmseg_dupl`` through ``custom_imports``.
 """
@@ -98,6 +99,9 @@ def trigger_visualization_hook(cfg, args):
 
 def main():
     args = parse_args()
+    # fail before the config is loaded and printed (URLs are downloaded later)
+    if '://' not in args.checkpoint and not osp.isfile(args.checkpoint):
+        sys.exit(f'tools/test.py: checkpoint not found: {args.checkpoint}')
 
     # load config
     cfg = Config.fromfile(args.config)
