@@ -1,10 +1,12 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """The README's TensorBoard option: the toy config logs its training
-scalars to a TensorBoard event file."""
+scalars, and the CAMVisualizationHook its images, to a TensorBoard event
+file."""
 import glob
 import os.path as osp
 
 from conftest import TOY_CONFIG, toy_train_options
+from mmengine.config import Config
 from stock_config_utils import run_train
 
 # The exact string of the README's TensorBoard section.
@@ -20,7 +22,11 @@ def test_tensorboard_option_writes_loss_scalars(toy_data_root, tmp_path):
         'val_dataloader.dataset.indices=2',
         'default_hooks.logger.interval=1', TENSORBOARD_OPTION
     ]
-    run_train(TOY_CONFIG, work_dir, options, cwd=str(tmp_path))
+    hooks = [dict(h) for h in Config.fromfile(TOY_CONFIG).custom_hooks]
+    hooks.append(dict(type='CAMVisualizationHook', interval=12))
+    config = tmp_path / 'toy_with_cams.py'
+    config.write_text(f'_base_ = [{TOY_CONFIG!r}]\ncustom_hooks = {hooks!r}\n')
+    run_train(str(config), work_dir, options, cwd=str(tmp_path))
     events = glob.glob(
         osp.join(work_dir, '*', 'vis_data', 'events.out.tfevents.*'))
     assert len(events) == 1, glob.glob(osp.join(work_dir, '**'),
@@ -30,3 +36,5 @@ def test_tensorboard_option_writes_loss_scalars(toy_data_root, tmp_path):
     tags = acc.Tags()['scalars']
     assert 'loss' in tags and 'lr' in tags
     assert [e.step for e in acc.Scalars('loss')] == list(range(1, 13))
+    images = acc.Tags()['images']
+    assert any('dupl_cams' in tag for tag in images), images
