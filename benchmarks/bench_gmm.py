@@ -11,8 +11,9 @@ Three implementations of the same rule:
   more than 1000 of them, ``predict_proba`` on all pixels.
 - ``gmm_noise_mask``: the library default
   (``mmseg_dupl.models.utils.gmm``) on all 8 maps at once.
-- ``gmm_noise_mask_reference``: the library's readable float64 EM (what
-  ``gmm_noise_mask`` was before it got fast), on all 8 maps at once.
+- ``gmm_noise_mask_reference``: the readable float64 EM the tests check
+  against sklearn (``tests/gmm_reference.py``; what ``gmm_noise_mask`` was
+  before it got fast), on all 8 maps at once.
 
 The methods take turns (interleaved rounds), so that a change of the shared
 machine's load hits all of them alike. Reports the median and best time of
@@ -29,6 +30,7 @@ import cProfile
 import datetime
 import os
 import pstats
+import sys
 import time
 import warnings
 from typing import Callable, Dict, List, Tuple
@@ -41,8 +43,13 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 from torch import Tensor
 
-from mmseg_dupl.models.utils.gmm import (gmm_noise_mask,
-                                         gmm_noise_mask_reference)
+from mmseg_dupl.models.utils.gmm import gmm_noise_mask
+
+# The float64 reference EM is test code (tests/gmm_reference.py).
+sys.path.append(
+    os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                 'tests'))
+from gmm_reference import gmm_noise_mask_reference  # noqa: E402
 
 SIZE = 448
 IGNORE = 255

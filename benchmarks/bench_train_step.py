@@ -11,7 +11,8 @@ Each measurement runs in its own process (peak RSS = ``ru_maxrss``):
 
 - ``dupl``: the stages of ``DualStudentSegmentor.loss`` (timers wrapped
   around ``multi_scale_cam``, ``refine_cams_with_dynamic_thres`` and
-  ``_filter_labels``), the rest of the forward, backward + AdamW step;
+  ``DuPLPseudoLabeler.noise_masks``), the rest of the forward, backward
+  + AdamW step;
   plus the official loop's discarded ``need_sp`` forward (both students
   on the 2B concatenation of weak and strong views, spec 2.4), which this
   segmentor does not run. Alternating with those iterations, the same
@@ -152,18 +153,18 @@ def _build_dupl(cfg, phase_c_iter: int):
     from mmseg.registry import MODELS
     model = MODELS.build(cfg.model)
     model.train()
-    model.noise_filter_on = model.consistency_on = True
     MessageHub.get_current_instance().update_info('iter', phase_c_iter)
     return model, build_optim_wrapper(model, cfg.optim_wrapper)
 
 
 def _install_stage_timers(timer: StageTimer) -> None:
+    from mmseg_dupl.models.pseudo_labelers import dupl_pseudo_labeler as pl
     from mmseg_dupl.models.segmentors import dual_student_segmentor as seg
     seg.multi_scale_cam = timer.wrap('cam', seg.multi_scale_cam)
-    seg.refine_cams_with_dynamic_thres = timer.wrap(
-        'pseudo labels (PAR)', seg.refine_cams_with_dynamic_thres)
-    cls = seg.DualStudentSegmentor
-    cls._filter_labels = timer.wrap('gmm filter', cls._filter_labels)
+    pl.refine_cams_with_dynamic_thres = timer.wrap(
+        'pseudo labels (PAR)', pl.refine_cams_with_dynamic_thres)
+    cls = pl.DuPLPseudoLabeler
+    cls.noise_masks = timer.wrap('gmm filter', cls.noise_masks)
 
 
 def _dupl_step(model, optim_wrapper, batch: dict,

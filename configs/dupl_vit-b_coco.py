@@ -7,9 +7,6 @@ _base_ = [
     '_base_/schedules/schedule_80k_adamw_polywarmup.py',
 ]
 num_classes = 80
-cam_iters = 8000
-thr_begin = 12000  # hard-coded in the official COCO script
-gmm_iters = 32000
 max_iters = 80000
 model = dict(
     num_classes=num_classes,
@@ -17,29 +14,23 @@ model = dict(
         num_classes=num_classes,
         decode_head=dict(num_classes=num_classes + 1)),
     train_cfg=dict(
-        high_thr=0.65,
-        low_thr=0.25,
-        # aux CAMs with the static threshold for 8000 <= n <= 12000, then
-        # final CAMs with the dynamic one (spec 12).
-        seg_label_cams=[(cam_iters, 'cam_aux'), (thr_begin + 1, 'cam')],
+        # Spec 12: seg labels from 8000, made from the aux CAMs (with the
+        # still static 0.65) while n <= 12000, then from the final CAMs;
+        # the descent starts at the hard-coded 12000. PTC is weighted only
+        # for n > 12000, disc and seg for n > 8000. GMM from 32000, and the
+        # consistency term is weighted already at 32000 (delay 0).
+        phases=dict(
+            cam=8000,
+            aux_cam_until=12000,
+            descent=12000,
+            gmm=32000,
+            end=max_iters),
+        thresholds=dict(high=0.65, high_target=0.55, low=0.25),
         loss_weights=dict(
-            cls=1.0,
-            ptc=[(thr_begin + 1, 0.2)],
-            disc=[(cam_iters + 1, 0.05)],
-            seg=[(cam_iters + 1, 0.2)],
-            reg=0.05)),
+            cls=1.0, ptc=0.2, disc=0.05, seg=0.2, consistency=0.05),
+        loss_after=dict(ptc='descent', disc='cam'),
+        consistency_delay=0),
     test_cfg=dict(bkg_thr=0.45))
-custom_hooks = [
-    dict(
-        type='CosineThresholdHook',
-        start=0.65,
-        end=0.55,
-        begin_iter=thr_begin,
-        end_iter=max_iters),
-    # COCO weights the consistency term already at n = gmm_iters.
-    dict(type='GMMNoiseFilterHook', start_iter=gmm_iters,
-         consistency_delay=0),
-]
 # The official COCO evaluation protocol (spec 12) for `--tta`.
 tta_model = dict(
     type='COCOProtocolTTAModel', scales=(1.0, 1.25, 1.5), resize_to=(448, 448))

@@ -7,8 +7,6 @@ _base_ = [
     '_base_/default_runtime.py',
     '_base_/schedules/schedule_20k_adamw_polywarmup.py',
 ]
-cam_iters = 2000  # phase B: seg pseudo labels and cosine threshold
-gmm_iters = 8000  # phase C: GMM filtering and consistency
 max_iters = 20000
 # Per-class targets of the cosine descent, VOC class order (spec 7).
 thr_targets = [
@@ -17,21 +15,13 @@ thr_targets = [
 ]
 model = dict(
     train_cfg=dict(
-        high_thr=0.7,
-        low_thr=0.25,
-        seg_label_cams=[(cam_iters, 'cam')],
+        # The whole schedule (DuPLSchedule): seg pseudo labels and the
+        # threshold descent from 2000 (seg weighted from 2001), GMM filter
+        # from 8000, consistency from 8001 (consistency_delay=1).
+        phases=dict(cam=2000, gmm=8000, end=max_iters),
+        thresholds=dict(high=0.7, high_target=thr_targets, low=0.25),
         loss_weights=dict(
-            cls=1.0, ptc=0.2, disc=0.1, seg=[(cam_iters + 1, 0.2)],
-            reg=0.05)))
-custom_hooks = [
-    dict(
-        type='CosineThresholdHook',
-        start=0.7,
-        end=thr_targets,
-        begin_iter=cam_iters,
-        end_iter=max_iters),
-    dict(type='GMMNoiseFilterHook', start_iter=gmm_iters),
-]
+            cls=1.0, ptc=0.2, disc=0.1, seg=0.2, consistency=0.05)))
 # The official evaluation protocol (spec 10.2) for `tools/test.py CFG CKPT --tta`
 # (add `--cfg-options test_evaluator.type=CRFIoUMetric` for DenseCRF).
 tta_model = dict(type='VOCProtocolTTAModel', scales=(1.0, 1.25, 1.5))

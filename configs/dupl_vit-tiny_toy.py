@@ -9,8 +9,6 @@ _base_ = [
 ]
 num_classes = 5
 embed_dims = 96
-cam_iters = 100
-gmm_iters = 300
 max_iters = 600
 model = dict(
     num_classes=num_classes,
@@ -34,13 +32,12 @@ model = dict(
             dilation=2,
             num_classes=num_classes + 1)),
     train_cfg=dict(
-        high_thr=0.7,
-        low_thr=0.25,
-        seg_label_cams=[(cam_iters, 'cam')],
+        # The schedule in one place (scale all three with max_iters).
+        phases=dict(cam=100, gmm=300, end=max_iters),
+        thresholds=dict(high=0.7, high_target=0.55, low=0.25),
         gmm=dict(min_pixels=300),
         loss_weights=dict(
-            cls=1.0, ptc=0.2, disc=0.1, seg=[(cam_iters + 1, 0.2)],
-            reg=0.05)),
+            cls=1.0, ptc=0.2, disc=0.1, seg=0.2, consistency=0.05)),
     test_cfg=dict(student='s1'))
 optim_wrapper = dict(optimizer=dict(lr=5e-4))
 param_scheduler = [
@@ -56,13 +53,4 @@ train_cfg = dict(max_iters=max_iters, val_interval=200)
 default_hooks = dict(
     logger=dict(interval=20),
     checkpoint=dict(interval=200, max_keep_ckpts=2))
-custom_hooks = [
-    dict(
-        type='CosineThresholdHook',
-        start=0.7,
-        end=0.55,
-        begin_iter=cam_iters,
-        end_iter=max_iters),
-    dict(type='GMMNoiseFilterHook', start_iter=gmm_iters),
-]
 env_cfg = dict(dist_cfg=dict(backend='gloo'))

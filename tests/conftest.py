@@ -11,12 +11,20 @@ import sys  # noqa: E402
 import pytest  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+# tools/ holds demo-only modules the tests import (toy_voc_data). Appended,
+# not prepended: tools/test.py and tools/train.py must not shadow anything.
+if osp.join(REPO, 'tools') not in sys.path:
+    sys.path.append(osp.join(REPO, 'tools'))
 TOY_CONFIG = osp.join(REPO, 'configs', 'dupl_vit-tiny_toy.py')
 
 
-def toy_train_options(data_root: str, max_iters: int = 40) -> list:
+def toy_train_options(data_root: str,
+                      max_iters: int = 40,
+                      cam: int = 10,
+                      gmm: int = 25) -> list:
     """--cfg-options that shrink the toy config to a test-suite run that
-    still crosses all three phases (cam at 10, GMM at 25)."""
+    still crosses all three phases (seg labels from ``cam``, GMM filter
+    from ``gmm``; the threshold descends from ``cam`` to ``max_iters``)."""
     return [
         f'train_dataloader.dataset.data_root={data_root}',
         f'val_dataloader.dataset.data_root={data_root}',
@@ -29,11 +37,9 @@ def toy_train_options(data_root: str, max_iters: int = 40) -> list:
         f'train_cfg.val_interval={max_iters}',
         f'default_hooks.checkpoint.interval={max_iters}',
         'default_hooks.logger.interval=5',
-        'custom_hooks.0.begin_iter=10',
-        f'custom_hooks.0.end_iter={max_iters}',
-        'custom_hooks.1.start_iter=25',
-        "model.train_cfg.seg_label_cams=[(10,'cam')]",
-        'model.train_cfg.loss_weights.seg=[(11,0.2)]',
+        f'model.train_cfg.phases.cam={cam}',
+        f'model.train_cfg.phases.gmm={gmm}',
+        f'model.train_cfg.phases.end={max_iters}',
         f'param_scheduler.0.max_iters={max_iters}',
         'param_scheduler.0.warmup_iters=5',
     ]
@@ -42,7 +48,7 @@ def toy_train_options(data_root: str, max_iters: int = 40) -> list:
 @pytest.fixture(scope='session')
 def toy_data_root(tmp_path_factory) -> str:
     """A small toy VOC dataset (40 train / 12 val / 4 test images)."""
-    from mmseg_dupl.datasets.toy_voc import make_toy_voc
+    from toy_voc_data import make_toy_voc
     root = str(tmp_path_factory.mktemp('toy_voc'))
     make_toy_voc(root, num_train=40, num_val=12, num_test=4, seed=0)
     return root

@@ -10,8 +10,8 @@ Per rank ``r`` it writes, under ``out_dir``:
 
 - ``probe_rank{r}.pth`` at iteration ``probe_iter``, just before the
   optimizer step: the raw data batch the rank received, the weights and
-  buffers the forward used, the switches the hooks had set, and the
-  gradients as DDP left them (averaged over ranks).
+  buffers the forward used, the schedule's switches at that iteration, and
+  the gradients as DDP left them (averaged over ranks).
 - ``final_rank{r}.pth`` after training: the model's state dict.
 """
 import os
@@ -42,9 +42,9 @@ class DDPProbeHook(Hook):
     Args:
         probe_iter (int): 0-based iteration to record.
         out_dir (str): Directory of the dumps.
-        switches (tuple[str]): Model attributes the schedule hooks set,
-            recorded with the probe. Defaults to
-            ``('noise_filter_on', 'consistency_on')``.
+        switches (tuple[str]): ``PhaseState`` fields of the model's
+            schedule at ``probe_iter``, recorded with the probe. Defaults
+            to ``('gmm_filter', 'consistency')``.
     """
 
     priority = 'LOWEST'
@@ -52,8 +52,7 @@ class DDPProbeHook(Hook):
     def __init__(self,
                  probe_iter: int,
                  out_dir: str,
-                 switches: tuple = ('noise_filter_on',
-                                    'consistency_on')) -> None:
+                 switches: tuple = ('gmm_filter', 'consistency')) -> None:
         self.probe_iter = probe_iter
         self.out_dir = out_dir
         self.switches = tuple(switches)
@@ -90,7 +89,10 @@ class DDPProbeHook(Hook):
                 batch=self._batch,
                 state_dict=_cpu_state(model),
                 grads=grads,
-                switches={s: getattr(model, s) for s in self.switches}),
+                switches={
+                    s: getattr(model.schedule.state(runner.iter), s)
+                    for s in self.switches
+                }),
             osp.join(self.out_dir, f'probe_rank{get_rank()}.pth'))
 
     def after_train(self, runner) -> None:

@@ -6,8 +6,9 @@ import copy
 import numpy as np
 import pytest
 import torch
-from mmengine.logging import MessageHub
 from mmseg.structures import SegDataSample
+
+from mmseg_dupl.models.schedules.iteration import set_iteration
 
 NUM_CLASSES = 3
 EMBED = 16
@@ -53,9 +54,9 @@ def tiny_model_cfg(**train_cfg) -> dict:
                 pad_val=0,
                 seg_pad_val=255)),
         train_cfg=dict(
-            seg_label_cams=[(2, 'cam')],
-            loss_weights=dict(
-                cls=1.0, ptc=0.2, disc=0.1, seg=[(3, 0.2)], reg=0.05),
+            # Phase A: 0-1, B: seg labels from 2 (weighted from 3), C: GMM
+            # filter from 5, consistency from 6; tau 0.7 -> 0.55 by 11.
+            phases=dict(cam=2, gmm=5, end=12),
             gmm=dict(min_pixels=10),
             par=dict(dilations=(1, 2), num_iter=2)))
     cfg['train_cfg'].update(train_cfg)
@@ -97,7 +98,8 @@ def make_batch(batch: int = 2, size: int = 32, seed: int = 0) -> dict:
 
 
 def set_iter(n: int) -> None:
-    MessageHub.get_current_instance().update_info('iter', n)
+    """The iteration a model outside a runner follows."""
+    set_iteration(n)
 
 
 @pytest.fixture

@@ -33,11 +33,12 @@ def test_voc_config_is_the_official_run():
     assert cfg.train_cfg.max_iters == 20000
     assert cfg.optim_wrapper.optimizer.lr == 6e-5
     assert cfg.param_scheduler[0].warmup_iters == 1500
-    hooks = {h['type']: h for h in cfg.custom_hooks}
-    assert hooks['GMMNoiseFilterHook']['start_iter'] == 8000
-    assert hooks['CosineThresholdHook']['begin_iter'] == 2000
-    assert hooks['CosineThresholdHook']['end'][4] == .55
-    assert cfg.model.train_cfg.loss_weights.seg == [(2001, 0.2)]
+    train_cfg = cfg.model.train_cfg
+    assert train_cfg.phases == dict(cam=2000, gmm=8000, end=20000)
+    assert train_cfg.thresholds.high == 0.7
+    assert train_cfg.thresholds.high_target[4] == .55
+    assert train_cfg.loss_weights.seg == 0.2
+    assert 'custom_hooks' not in cfg  # the model owns the schedule
     assert cfg.find_unused_parameters is True
 
 
@@ -46,11 +47,12 @@ def test_coco_config_is_the_official_run():
     assert cfg.model.num_classes == 80
     assert cfg.model.student.decode_head.num_classes == 81
     assert cfg.train_cfg.max_iters == 80000
-    assert cfg.model.train_cfg.high_thr == 0.65
+    train_cfg = cfg.model.train_cfg
+    assert train_cfg.thresholds.high == 0.65
     assert cfg.model.test_cfg.bkg_thr == 0.45
-    hooks = {h['type']: h for h in cfg.custom_hooks}
-    assert hooks['GMMNoiseFilterHook']['consistency_delay'] == 0
-    assert hooks['CosineThresholdHook']['begin_iter'] == 12000
+    assert train_cfg.consistency_delay == 0
+    assert train_cfg.phases == dict(
+        cam=8000, aux_cam_until=12000, descent=12000, gmm=32000, end=80000)
 
 
 def test_voc_model_builds_with_deit_base_students():

@@ -34,8 +34,8 @@ _INDEX_MODES = ('L', 'P', 'I', 'I;16')
 
 def voc_colormap(n: int = 256) -> np.ndarray:
     """The Pascal VOC colour map, ``(n, 3)`` uint8 (the same as
-    ``mmseg_dupl.datasets.toy_voc.voc_colormap``; repeated here so that the
-    tool needs neither torch nor the package)."""
+    ``mmseg_dupl.visualization.palette.voc_colormap``; repeated here so
+    that the tool needs neither torch nor the package)."""
     cmap = np.zeros((n, 3), dtype=np.uint8)
     for i in range(n):
         c, rgb = i, [0, 0, 0]

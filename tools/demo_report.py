@@ -13,9 +13,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from mmengine.dataset import pseudo_collate  # noqa: E402
 
+from mmseg_dupl.models.segmentors.batch_meta import \
+    meta_tensor  # noqa: E402
 from mmseg_dupl.models.utils.cam import multi_scale_cam  # noqa: E402
-from mmseg_dupl.models.utils.pseudo_label import \
-    denormalize_truncated  # noqa: E402
 
 NUM_SHOWN = 4
 
@@ -46,16 +46,16 @@ def plot_curves(runs: Dict, out: str) -> None:
         steps, miou = series(rows, 'mIoU')
         axes[0, 1].plot(steps, miou, marker='o', label=f'{name} s1')
         if name == 'dupl':
-            for key in ('s1.loss_seg', 's1.loss_reg', 'loss_disc'):
+            for key in ('s1.loss_seg', 's1.loss_consistency', 'loss_disc'):
                 steps, values = series(rows, key)
                 axes[0, 0].plot(steps, values, label=key, alpha=.7)
             steps, thr = series(rows, 'thr_high')
-            axes[1, 0].plot(steps, thr, label='mean class threshold')
+            axes[1, 0].plot(steps, thr, label='mean per-image tau_i')
             for key in ('noise_ratio.s1', 'noise_ratio.s2'):
                 steps, values = series(rows, key)
                 axes[1, 1].plot(steps, values, label=key)
     titles = ('training loss', 'val segmentation mIoU (%)',
-              'high threshold (CosineThresholdHook)',
+              'high threshold (DuPLSchedule)',
               'fraction of fg pseudo-label pixels removed by GMM')
     for ax, title in zip(axes.flat, titles):
         ax.set_title(title)
@@ -85,23 +85,24 @@ def training_visuals(model, dataset) -> dict:
     model.eval()
     data = model.data_preprocessor(first_batch(dataset), False)
     x, samples = data['inputs'], data['data_samples']
-    cls = model._meta_tensor(samples, 'cls_labels', x)
-    cams = [multi_scale_cam(s.cams, x, (1.0, 0.5, 1.5))
+    cls = meta_tensor(samples, 'cls_labels', x)
+    cams = [multi_scale_cam(s.cams, x, (1.0, 0.5, 1.5))[0]
             for s in model.students]
-    high_thr = model._image_thresholds(cls)
-    labels = model._seg_pseudo_labels(x, cams, cls, high_thr, None, 'cam')
     segs = [torch.nn.functional.interpolate(
         s.seg_logits(x), x.shape[2:], mode='bilinear', align_corners=False)
         for s in model.students]
-    filtered, _ = model._filter_labels(segs, labels)
-    mean, std = model._norm_stats()
-    image = denormalize_truncated(x, mean, std)
+    state = model.phase_state()
+    labeler = model.pseudo_labeler
+    tau = labeler.image_thresholds(state.class_thresholds, cls)
+    image = model._raw_image(x)
+    pseudo = labeler(image, cams, cls, tau, state.low_threshold,
+                     seg_logits=segs)
     present = cls[:, :, None, None]
     return dict(
         image=(image.permute(0, 2, 3, 1).numpy() * 255).astype(np.uint8),
-        cams=[(c[0] * present).amax(1).numpy() for c in cams],
-        labels=[y.numpy() for y in labels],
-        filtered=[y.numpy() for y in filtered],
+        cams=[(c * present).amax(1).numpy() for c in cams],
+        labels=[y.numpy() for y in pseudo.labels],
+        filtered=[y.numpy() for y in pseudo.filtered],
         gt=[s.gt_sem_seg.data[0].numpy() for s in samples])
 
 
@@ -163,8 +164,7 @@ def plot_predictions(runs: Dict, dataset, out: str) -> None:
     palette = np.asarray(dataset.metainfo['palette'], np.uint8)
     model = runs['dupl']['runner'].model
     data = model.data_preprocessor(batch, False)
-    mean, std = model._norm_stats()
-    image = denormalize_truncated(data['inputs'], mean, std)
+    image = model._raw_image(data['inputs'])
     cols = [('image',
              (image.permute(0, 2, 3, 1).numpy() * 255).astype(np.uint8),
              None),

@@ -138,14 +138,19 @@ def build_model(cfg: Config, checkpoint: str, mode: str,
     test_cfg = dict(model_cfg.get('test_cfg') or {})
     test_cfg['predict_on'] = MODE_TO_PREDICT_ON[mode]
     model_cfg['test_cfg'] = test_cfg
+    from mmseg_dupl.models.schedules.iteration import \
+        set_iteration_from_checkpoint
     model = MODELS.build(model_cfg)
-    load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
+    state = load_checkpoint(
+        model, checkpoint, map_location='cpu', strict=True)
+    # label with the thresholds of the checkpoint's last iteration
+    set_iteration_from_checkpoint(state)
     return model.to(device).eval()
 
 
 def png_palette(dataset_palette: list) -> List[int]:
     """768 palette entries: the dataset's colours, VOC's for the rest."""
-    from mmseg_dupl.datasets.toy_voc import voc_colormap
+    from mmseg_dupl.visualization.palette import voc_colormap
     colours = voc_colormap(256)
     for i, rgb in enumerate(dataset_palette[:256]):
         colours[i] = rgb

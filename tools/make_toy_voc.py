@@ -5,7 +5,7 @@ Example::
 
     python tools/make_toy_voc.py --out data/toy_voc --seed 0
 
-See ``mmseg_dupl/datasets/toy_voc.py`` for what the scenes contain.
+See ``tools/toy_voc_data.py`` for what the scenes contain.
 """
 import argparse
 import json
@@ -16,7 +16,7 @@ import time
 # Run from a checkout without installing the package.
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from mmseg_dupl.datasets.toy_voc import make_toy_voc  # noqa: E402
+from toy_voc_data import make_toy_voc  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -53,7 +53,7 @@ def load_config(path: str, data_root: str, work_dir: str,
     cfg.work_dir = work_dir
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         cfg[loader].dataset.data_root = data_root
-    cfg.custom_hooks = list(cfg.custom_hooks) + [
+    cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [
         dict(type='ProgressBarHook')
     ]
     cfg.default_hooks.logger.interval = 50
@@ -72,15 +72,10 @@ def scale_schedule(cfg: Config, iters: int) -> None:
     cfg.param_scheduler[0].warmup_iters = max(
         1, int(cfg.param_scheduler[0].warmup_iters * ratio))
     cfg.default_hooks.checkpoint.interval = iters
-    train_cfg = cfg.model.train_cfg
-    train_cfg.seg_label_cams = [(int(i * ratio), s)
-                                for i, s in train_cfg.seg_label_cams]
-    train_cfg.loss_weights.seg = [(int(i * ratio), w)
-                                  for i, w in train_cfg.loss_weights.seg]
-    for hook in cfg.custom_hooks:
-        for key in ('begin_iter', 'end_iter', 'start_iter'):
-            if key in hook:
-                hook[key] = min(int(hook[key] * ratio), iters)
+    phases = cfg.model.train_cfg.phases
+    for name, first_iter in phases.items():
+        if first_iter is not None:
+            phases[name] = min(int(first_iter * ratio), iters)
 
 
 def train(cfg: Config, reuse: bool = False) -> Dict:

@@ -1,10 +1,14 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """Test (and evaluate) a segmentor: a copy of mmseg 1.2.2's tools/test.py.
 
-The only changes: the repository root goes on ``sys.path``, so a config's
+Changes: the repository root goes on ``sys.path``, so a config's
 ``custom_imports=dict(imports=['mmseg_dupl', ...])`` works from a source
 checkout without ``pip install`` (the dist scripts also set PYTHONPATH);
-a missing checkpoint file stops it before anything is built.
+and ``--launcher pytorch`` without CUDA runs gloo DDP on the CPU. mmseg's
+test.py always builds ``Runner.from_cfg`` (unlike its train.py, it has no
+``runner_type`` branch), so ``CPULaunchRunner`` cannot carry that change
+here as it does for tools/train.py, which is mmseg's verbatim. And a
+missing checkpoint file stops it before anything is built.
 Registration and the checkpoint allow-list for ``torch.load`` come from
 importing ``mmseg_dupl`` through ``custom_imports``.
 """

@@ -1,34 +1,14 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""Train a segmentor: a copy of mmseg 1.2.2's tools/train.py.
-
-Changes: the repository root goes on ``sys.path``, so a config's
-``custom_imports=dict(imports=['mmseg_dupl', ...])`` works from a source
-checkout without ``pip install`` (the dist scripts also set PYTHONPATH);
-and on hosts without CUDA, ``--launcher pytorch`` trains with gloo DDP on
-the CPU and ``--amp`` uses bf16 autocast (``mmseg_dupl.engine``), where
-mmengine 0.10.7 would fail.
-Registration and the checkpoint allow-list for ``torch.load`` come from
-importing ``mmseg_dupl`` through ``custom_imports``.
-"""
 import argparse
 import logging
 import os
 import os.path as osp
-import sys
 
 from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 from mmseg.registry import RUNNERS
-
-# Repository root (the parent of tools/), for ``custom_imports``.
-REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if REPO_ROOT not in sys.path:
-    sys.path.insert(0, REPO_ROOT)
-
-from mmseg_dupl.engine.cpu_launch import (  # noqa: E402
-    amp_optim_wrapper_type, prepare_cpu_distributed)
 
 
 def parse_args():
@@ -101,13 +81,11 @@ def main():
             assert optim_wrapper == 'OptimWrapper', (
                 '`--amp` is only supported when the optimizer wrapper type is '
                 f'`OptimWrapper` but got {optim_wrapper}.')
-            cfg.optim_wrapper.type = amp_optim_wrapper_type()
-            if cfg.optim_wrapper.type == 'AmpOptimWrapper':
-                cfg.optim_wrapper.loss_scale = 'dynamic'
+            cfg.optim_wrapper.type = 'AmpOptimWrapper'
+            cfg.optim_wrapper.loss_scale = 'dynamic'
 
     # resume training
     cfg.resume = args.resume
-    prepare_cpu_distributed(cfg)
 
     # build the runner from config
     if 'runner_type' not in cfg:

@@ -84,7 +84,7 @@ def _dataset_cfg(cfg: Config) -> dict:
 
 def dataset_meta(cfg: Config) -> Tuple[Sequence[str], List[List[int]]]:
     """Class names (background first) and palette of the test dataset."""
-    from mmseg_dupl.datasets.toy_voc import voc_colormap
+    from mmseg_dupl.visualization.palette import voc_colormap
     ds = _dataset_cfg(cfg)
     meta = dict(getattr(DATASETS.get(ds['type']), 'METAINFO', {}))
     meta.update(ds.get('metainfo') or {})
@@ -250,8 +250,13 @@ def main(argv: Optional[List[str]] = None) -> List[str]:
         items = image_items(cfg, args.images, args.labels, classes)
     else:
         items = split_items(cfg, args.split, args.num)
+    from mmseg_dupl.models.schedules.iteration import \
+        set_iteration_from_checkpoint
     model = MODELS.build(cfg.model)
-    load_checkpoint(model, args.checkpoint, map_location='cpu', strict=True)
+    state = load_checkpoint(
+        model, args.checkpoint, map_location='cpu', strict=True)
+    # pseudo labels with the thresholds of the checkpoint's last iteration
+    set_iteration_from_checkpoint(state)
     model = model.to(args.device).eval()
     pipeline = build_test_pipeline(cfg)
     os.makedirs(args.out_dir, exist_ok=True)

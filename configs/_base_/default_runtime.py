@@ -1,5 +1,8 @@
 # Runtime defaults (vendored from mmseg 1.2.2's, plus the plugin import).
 default_scope = 'mmseg'
+# mmengine's Runner plus the CPU launch (gloo DDP, bf16 --amp without CUDA);
+# mmseg's tools/train.py builds it from RUNNERS.
+runner_type = 'CPULaunchRunner'
 custom_imports = dict(
     imports=['mmseg_dupl', 'mmpretrain.models'], allow_failed_imports=False)
 env_cfg = dict(

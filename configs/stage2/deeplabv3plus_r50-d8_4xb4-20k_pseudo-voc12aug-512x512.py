@@ -6,7 +6,8 @@
 #       --split ImageSets/Segmentation/train_aug.txt --out-dir LABELS
 # prints the command that trains this config on LABELS.
 # SyncBN (mmseg's default) runs on GPUs; `python tools/train.py` reverts it
-# to BN, and tools/dist_train.sh on a host without CUDA does too.
+# to BN, and tools/dist_train.sh on a host without CUDA does too
+# (CPULaunchRunner).
 _base_ = [
     'mmseg::_base_/models/deeplabv3plus_r50-d8.py',
     '../_base_/datasets/voc12aug_pseudo_labels_512x512.py',
@@ -14,6 +15,8 @@ _base_ = [
     'mmseg::_base_/schedules/schedule_20k.py',
 ]
 custom_imports = dict(imports=['mmseg_dupl'], allow_failed_imports=False)
+# mmengine's Runner, plus gloo DDP (SyncBN -> BN) on hosts without CUDA
+runner_type = 'CPULaunchRunner'
 crop_size = (512, 512)
 data_preprocessor = dict(size=crop_size)
 # The exported labels are noisy: from start_iter on (DuPL's 8k of 20k), a

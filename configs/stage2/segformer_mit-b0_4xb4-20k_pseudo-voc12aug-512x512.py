@@ -9,6 +9,8 @@ _base_ = [
     'mmseg::_base_/schedules/schedule_20k.py',
 ]
 custom_imports = dict(imports=['mmseg_dupl'], allow_failed_imports=False)
+# mmengine's Runner, plus gloo DDP (SyncBN -> BN) on hosts without CUDA
+runner_type = 'CPULaunchRunner'
 crop_size = (512, 512)
 data_preprocessor = dict(size=crop_size)
 checkpoint = ('https://download.openmmlab.com/mmsegmentation/v0.5/pretrain/'

@@ -2,7 +2,7 @@
 """MS COCO 2014 for weakly supervised segmentation (image-level labels)."""
 from mmseg.registry import DATASETS
 
-from .toy_voc import voc_colormap
+from mmseg_dupl.visualization.palette import voc_colormap
 from .voc_wsss_dataset import VOCWSSSDataset
 
 COCO_CLASSES = (

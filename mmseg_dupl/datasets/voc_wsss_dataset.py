@@ -9,7 +9,7 @@ from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
 
 from .cls_labels import cls_labels_from_mask_files, load_cls_labels
-from .toy_voc import voc_colormap
+from mmseg_dupl.visualization.palette import voc_colormap
 
 _MAX_LISTED = 10  # how many offending names an error message lists
 
@@ -57,7 +57,7 @@ class VOCWSSSDataset(BaseSegDataset):
     the background. Unlike mmseg's ``PascalVOCDataset`` a ``metainfo``
     override does not remap ids to a subset of VOC (``label_map`` is always
     None), so a dataset with its own classes, such as the toy dataset
-    (:mod:`mmseg_dupl.datasets.toy_voc`), can reuse this class. If
+    (``tools/toy_voc_data.py``), can reuse this class. If
     ``metainfo`` sets classes but no palette, the VOC colour map (extended
     past 21 entries as VOC defines it) colours them.
 

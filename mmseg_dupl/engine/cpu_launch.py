@@ -44,3 +44,19 @@ def amp_optim_wrapper_type() -> str:
     loss-scaler-free bf16 ``AutocastOptimWrapper``."""
     return 'AmpOptimWrapper' if torch.cuda.is_available() else \
         'AutocastOptimWrapper'
+
+
+def use_cpu_amp(cfg: Config) -> None:
+    """Turn the ``AmpOptimWrapper`` that ``tools/train.py --amp`` asks for
+    into the bf16 ``AutocastOptimWrapper`` on hosts without CUDA
+    (mmengine 0.10.7's refuses to build there); a no-op with CUDA.
+
+    Args:
+        cfg (Config): The training config, changed in place.
+    """
+    wrapper = cfg.get('optim_wrapper') or {}
+    if wrapper.get('type') != 'AmpOptimWrapper':
+        return
+    wrapper['type'] = amp_optim_wrapper_type()
+    if wrapper['type'] != 'AmpOptimWrapper':
+        wrapper.pop('loss_scale', None)  # bf16 needs no loss scaling

@@ -3,6 +3,7 @@ from .backbones import *  # noqa: F401,F403
 from .data_preprocessors import *  # noqa: F401,F403
 from .heads import *  # noqa: F401,F403
 from .losses import *  # noqa: F401,F403
+from .pseudo_labelers import *  # noqa: F401,F403
 from .segmentors import *  # noqa: F401,F403
 from .students import *  # noqa: F401,F403
 from .tta import *  # noqa: F401,F403

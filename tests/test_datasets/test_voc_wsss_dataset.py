@@ -6,7 +6,7 @@ from PIL import Image
 
 from mmseg.registry import DATASETS
 from mmseg_dupl.datasets.cls_labels import write_cls_labels
-from mmseg_dupl.datasets.toy_voc import TOY_CLASSES, make_toy_voc
+from toy_voc_data import TOY_CLASSES, make_toy_voc
 from mmseg_dupl.datasets.transforms.load_checked_image import \
     LoadCheckedImageFromFile  # noqa: F401 (registers the transform)
 from mmseg_dupl.datasets.voc_wsss_dataset import VOCWSSSDataset

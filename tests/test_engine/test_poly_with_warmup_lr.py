@@ -23,7 +23,7 @@ from mmseg.registry import PARAM_SCHEDULERS
 from torch.utils.data import Dataset
 
 from mmseg_dupl.engine.schedulers.poly_with_warmup_lr import PolyWithWarmupLR
-from mmseg_dupl.models.utils.schedules import poly_warmup_factor
+from mmseg_dupl.engine.schedulers.poly_warmup_factor import poly_warmup_factor
 from mmseg_dupl.utils.safe_checkpoint import allow_mmengine_checkpoint_types
 
 # Spec 9.1, group G0 (lr 6e-5); G2/G3 use lr_mult 10 -> ten times these.

@@ -17,15 +17,11 @@ MAX_ITERS = 12
 
 
 def _cmd(work_dir: str, data_root: str, resume: bool = False) -> list:
-    options = toy_train_options(data_root, max_iters=MAX_ITERS)
+    options = toy_train_options(
+        data_root, max_iters=MAX_ITERS, cam=3, gmm=8)
     options = [o for o in options if not o.startswith((
-        'custom_hooks.0.begin_iter', 'custom_hooks.1.start_iter',
-        'model.train_cfg.seg_label_cams', 'model.train_cfg.loss_weights',
         'default_hooks.checkpoint.interval', 'train_cfg.val_interval'))]
     options += [
-        'custom_hooks.0.begin_iter=3', 'custom_hooks.1.start_iter=8',
-        "model.train_cfg.seg_label_cams=[(3,'cam')]",
-        'model.train_cfg.loss_weights.seg=[(4,0.2)]',
         'default_hooks.checkpoint.interval=6', 'train_cfg.val_interval=1000',
         'randomness.deterministic=True'
     ]

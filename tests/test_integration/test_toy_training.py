@@ -9,7 +9,8 @@ PHASE_KEYS = {
     'A': ['s1.loss_cls', 's2.loss_cls', 's1.loss_ptc', 's2.loss_ptc',
           'loss_disc'],
     'B': ['s1.loss_seg', 's2.loss_seg'],
-    'C': ['s1.loss_reg', 's2.loss_reg', 'noise_ratio.s1', 'noise_ratio.s2'],
+    'C': ['s1.loss_consistency', 's2.loss_consistency', 'noise_ratio.s1',
+          'noise_ratio.s2'],
 }
 
 

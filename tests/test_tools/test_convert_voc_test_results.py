@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mmseg_dupl.datasets.toy_voc import voc_colormap
+from mmseg_dupl.visualization.palette import voc_colormap
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOL = osp.join(REPO, 'tools', 'convert_voc_test_results.py')

@@ -1,10 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
+from . import removed_schedule_hooks  # noqa: F401
 from .cam_visualization_hook import CAMVisualizationHook
-from .cosine_threshold_hook import CosineThresholdHook
-from .gmm_noise_filter_hook import GMMNoiseFilterHook
 from .progress_bar_hook import ProgressBarHook
 
-__all__ = [
-    'CAMVisualizationHook', 'CosineThresholdHook', 'GMMNoiseFilterHook',
-    'ProgressBarHook'
-]
+__all__ = ['CAMVisualizationHook', 'ProgressBarHook']

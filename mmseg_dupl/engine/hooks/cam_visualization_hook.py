@@ -9,7 +9,7 @@ from mmengine.hooks import Hook
 from mmseg.registry import HOOKS
 from torch import Tensor
 
-from mmseg_dupl.datasets.toy_voc import voc_colormap
+from mmseg_dupl.visualization.palette import voc_colormap
 from mmseg_dupl.visualization import (cam_to_heatmap, colorize_label,
                                       make_grid, overlay)
 from .unwrap import unwrap_model

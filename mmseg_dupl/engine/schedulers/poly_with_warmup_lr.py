@@ -8,7 +8,7 @@ from mmengine.optim.scheduler.param_scheduler import _ParamScheduler
 from mmseg.registry import PARAM_SCHEDULERS
 from torch.optim import Optimizer
 
-from mmseg_dupl.models.utils.schedules import poly_warmup_factor
+from .poly_warmup_factor import poly_warmup_factor
 
 
 @PARAM_SCHEDULERS.register_module()

@@ -2,16 +2,15 @@
 """DuPL's GMM noise filter (spec 8) as a wrapper of any per-pixel loss."""
 from typing import Optional
 
-import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from mmengine.logging import MessageHub
 from mmseg.registry import MODELS
 from mmseg.utils import ConfigType
 from torch import Tensor
 
-from ..utils.gmm import filter_noisy_labels, gmm_noise_mask
-from ..utils.loss_schedule import current_iter
+from ..pseudo_labelers.dupl_pseudo_labeler import DuPLPseudoLabeler
+from ..schedules.iteration import current_iter
+from ..utils.gmm import filter_noisy_labels
 
 
 @MODELS.register_module()
@@ -32,9 +31,9 @@ class GMMFilteredLoss(nn.Module):
 
     .. code:: text
 
-        ce    = CE(cls_score, label, ignore_index), unreduced, no grad
-        noisy = gmm_noise_mask(ce, label)   # per image of the batch, fitted
-                                            # on fg pixels with ce > min_loss
+        noisy = DuPLPseudoLabeler.noise_masks([cls_score], [label])
+              # CE(cls_score, label) unreduced, no grad; a GMM per image,
+              # fitted on fg pixels with ce > min_loss (spec 8)
         label = label with noisy pixels set to ignore_index
         return wrapped_loss(cls_score, label, weight, ignore_index, ...)
 
@@ -101,6 +100,8 @@ class GMMFilteredLoss(nn.Module):
             min_pixels=min_pixels,
             min_mean_gap=min_mean_gap,
             gamma=gamma)
+        # DuPL's filter itself: the pseudo-label stage's GMM rule.
+        self.pseudo_labeler = DuPLPseudoLabeler(gmm=self.gmm_cfg)
         self.start_iter = start_iter
         self.log_key = log_key
         self.last_noise_ratio: Optional[Tensor] = None
@@ -124,14 +125,8 @@ class GMMFilteredLoss(nn.Module):
                 'GMMFilteredLoss: expected cls_score (B, K, H, W) and label '
                 f'(B, H, W) of the same size, got {tuple(cls_score.shape)} '
                 f'and {tuple(label.shape)}')
-        with torch.no_grad():
-            ce = F.cross_entropy(
-                cls_score.detach().float(),
-                label.long(),
-                ignore_index=ignore_index,
-                reduction='none')
-            return gmm_noise_mask(
-                ce, label, ignore_index=ignore_index, **self.gmm_cfg)
+        return self.pseudo_labeler.noise_masks([cls_score], [label],
+                                               ignore_index)[0]
 
     def forward(self,
                 cls_score: Tensor,

@@ -12,8 +12,7 @@ from mmseg.utils import OptSampleList, SampleList
 from torch import Tensor
 
 from ..utils.cam import multi_scale_cam
-from ..utils.pseudo_label import (denormalize_truncated,
-                                  refine_cams_with_dynamic_thres)
+from .batch_meta import meta_tensor
 
 
 class DualStudentInferenceMixin:
@@ -26,10 +25,11 @@ class DualStudentInferenceMixin:
       ``'cam_aux'`` (CAM labels with the dataset's image labels, bg where
       the best present-class CAM <= ``bkg_thr``, spec 10.1) or
       ``'pseudo'`` (the PAR-refined two-threshold training labels, 255
-      where uncertain).
+      where uncertain, with the thresholds of the current iteration: the
+      final ones outside training).
 
-    It relies on the segmentor's ``students``, ``test_cfg``, ``train_cfg``,
-    ``par``, ``_meta_tensor``, ``_image_thresholds`` and ``_norm_stats``.
+    It relies on the segmentor's ``students``, ``test_cfg``,
+    ``pseudo_labeler``, ``phase_state`` and ``_raw_image``.
     """
 
     def _predict_students(self) -> Sequence[torch.nn.Module]:
@@ -92,7 +92,7 @@ class DualStudentInferenceMixin:
         label: a constant ``bkg_thr`` background channel (index 0 wins
         ties, matching ``v <= bkg_thr -> bg``) and the CAMs of the present
         classes (absent classes score 0)."""
-        cls_labels = self._meta_tensor(data_samples, 'cls_labels', inputs)
+        cls_labels = meta_tensor(data_samples, 'cls_labels', inputs)
         cam = self._cams(inputs, which) * cls_labels[:, :, None, None]
         bkg = torch.full_like(cam[:, :1], self.test_cfg['bkg_thr'])
         return torch.cat([bkg, cam], dim=1)
@@ -100,18 +100,13 @@ class DualStudentInferenceMixin:
     def _pseudo_predict(self, inputs: Tensor,
                         data_samples: SampleList) -> Tensor:
         """The training-time pseudo labels (no crop box) ``(B, H, W)``."""
-        cls_labels = self._meta_tensor(data_samples, 'cls_labels', inputs)
-        cam = self._cams(inputs, 'cam')
-        mean, std = self._norm_stats()
-        return refine_cams_with_dynamic_thres(
-            denormalize_truncated(inputs, mean, std),
-            cam * cls_labels[:, :, None, None],
-            cls_labels,
-            self._image_thresholds(cls_labels),
-            low_thr=self.train_cfg['low_thr'],
-            down_scale=self.train_cfg['down_scale'],
-            ignore_index=self.train_cfg['ignore_index'],
-            par=self.par)
+        cls_labels = meta_tensor(data_samples, 'cls_labels', inputs)
+        state = self.phase_state()
+        labeler = self.pseudo_labeler
+        return labeler.seg_labels(
+            self._raw_image(inputs), self._cams(inputs, 'cam'), cls_labels,
+            labeler.image_thresholds(state.class_thresholds, cls_labels),
+            state.low_threshold)
 
     def _postprocess_labels(self, labels: Tensor,
                             data_samples: SampleList) -> SampleList:

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .cam import box_mask
+from .cam_labels import box_mask
 from .par import par_refine
 from .precision import fp32_island
 

@@ -168,14 +168,19 @@ def _encoder_decoder(loss_decode):
     return model
 
 
-def test_in_mmseg_encoder_decoder_fcn_head():
-    logits, label, noisy = _noisy_case()
-    samples = [
+def _samples(label):
+    """SegDataSamples carrying the (B, H, W) labels as ground truth."""
+    return [
         SegDataSample(
             gt_sem_seg=PixelData(data=lab[None]),
             metainfo=dict(img_shape=(SIZE, SIZE), pad_shape=(SIZE, SIZE)))
         for lab in label
     ]
+
+
+def test_in_mmseg_encoder_decoder_fcn_head():
+    logits, label, noisy = _noisy_case()
+    samples = _samples(label)
     filtered = _encoder_decoder(
         dict(type='GMMFilteredLoss', min_pixels=50))
     plain = _encoder_decoder(
@@ -191,3 +196,25 @@ def test_in_mmseg_encoder_decoder_fcn_head():
         F.cross_entropy(logits, label).item(), rel=1e-5)
     losses['decode.loss_ce'].backward()
     assert filtered.decode_head.conv_seg.weight.grad.abs().sum() > 0
+
+
+def test_plain_encoder_decoder_filters_through_the_pseudo_labeler(
+        monkeypatch):
+    """The filter a stock mmseg model gets is DuPLPseudoLabeler's, and it
+    adds nothing to the model's checkpoint."""
+    from mmseg_dupl.models.pseudo_labelers import DuPLPseudoLabeler
+    calls = []
+    original = DuPLPseudoLabeler.noise_masks
+
+    def spy(self, seg_logits, labels, ignore_index=None):
+        masks = original(self, seg_logits, labels, ignore_index)
+        calls.append(masks)
+        return masks
+
+    monkeypatch.setattr(DuPLPseudoLabeler, 'noise_masks', spy)
+    logits, label, noisy = _noisy_case()
+    samples = _samples(label)
+    model = _encoder_decoder(dict(type='GMMFilteredLoss', min_pixels=50))
+    model.loss(logits, samples)
+    assert len(calls) == 1 and torch.equal(calls[0][0], noisy)
+    assert not any('pseudo_labeler' in k for k in model.state_dict())

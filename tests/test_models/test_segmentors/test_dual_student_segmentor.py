@@ -1,5 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 import copy
+import logging
 
 import numpy as np
 import pytest
@@ -40,10 +41,10 @@ def test_students_are_independent():
 def test_phase_a_losses():
     losses = run_loss(build(), n=0)
     expected = {'s1.loss_cls', 's2.loss_cls', 's1.loss_ptc', 's2.loss_ptc',
-                'loss_disc', 'thr_image'}
+                'loss_disc', 'thr_high'}
     assert set(losses) == expected
     assert all(torch.isfinite(v) for v in losses.values())
-    assert losses['thr_image'].item() == pytest.approx(0.7)
+    assert losses['thr_high'].item() == pytest.approx(0.7)
 
 
 def test_seg_weight_bracket_is_official():
@@ -52,16 +53,15 @@ def test_seg_weight_bracket_is_official():
     assert 's1.loss_seg' not in run_loss(model, n=2)
     losses = run_loss(model, n=3)
     assert {'s1.loss_seg', 's2.loss_seg'} <= set(losses)
-    assert 's1.loss_reg' not in losses and 'noise_ratio.s1' not in losses
+    assert 's1.loss_consistency' not in losses
+    assert 'noise_ratio.s1' not in losses
 
 
 def test_phase_c_adds_filter_and_consistency():
     model = build()
-    model.noise_filter_on = True
-    model.consistency_on = True
     losses = run_loss(model, n=10)
-    for key in ('s1.loss_reg', 's2.loss_reg', 'noise_ratio.s1',
-                'noise_ratio.s2'):
+    for key in ('s1.loss_consistency', 's2.loss_consistency',
+                'noise_ratio.s1', 'noise_ratio.s2'):
         assert key in losses
         assert torch.isfinite(losses[key])
     assert 0 <= losses['noise_ratio.s1'].item() <= 1
@@ -73,8 +73,9 @@ def test_cross_supervision(monkeypatch):
     g = torch.Generator().manual_seed(1)
     y1 = torch.randint(0, 4, (2, size, size), generator=g)
     y2 = torch.randint(0, 4, (2, size, size), generator=g)
-    monkeypatch.setattr(model, '_seg_pseudo_labels',
-                        lambda *a, **k: [y1, y2])
+    produced = iter([y1, y2])  # student 1's labels, then student 2's
+    monkeypatch.setattr(model.pseudo_labeler, 'seg_labels',
+                        lambda *a, **k: next(produced))
     captured = {}
     original = model._seg_losses
 
@@ -83,7 +84,7 @@ def test_cross_supervision(monkeypatch):
         return original(segs, targets, weight)
 
     monkeypatch.setattr(model, '_seg_losses', spy)
-    losses = run_loss(model, n=5)
+    losses = run_loss(model, n=4)  # phase B: no GMM filter
     seg1, seg2 = captured['segs']
     assert torch.allclose(losses['s1.loss_seg'],
                           0.2 * balanced_seg_loss(seg1, y2))
@@ -192,15 +193,67 @@ def test_single_student_checkpoint_loads_into_both():
 
 
 @pytest.mark.parametrize('key,value,match', [
-    ('high_thr', 1.5, 'train_cfg.high_thr'),
-    ('loss_weights', dict(seg=[(5, 0.2), (2, 0.1)]), 'loss_weights.seg'),
-    ('seg_label_cams', [(0, 'bad')], 'seg_label_cams'),
+    ('thresholds', dict(high=1.5), 'train_cfg.thresholds'),
+    ('thresholds', dict(high_target=[0.5, 0.6]), 'thresholds.high_target'),
+    ('phases', dict(cam=-1), 'train_cfg.phases.cam'),
+    ('phases', dict(end=3), 'train_cfg.phases.end'),
+    ('loss_after', dict(ptc='gmm_start'), 'loss_after.ptc'),
+    ('conf_thr', 2., 'train_cfg.conf_thr'),
 ])
 def test_bad_train_cfg_names_the_key(key, value, match):
     cfg = tiny_model_cfg()
     cfg['train_cfg'][key] = value
     with pytest.raises(ValueError, match=match):
         MODELS.build(cfg)
+
+
+# Keys of the former schedule (hooks + piecewise weights) name their
+# replacement.
+@pytest.mark.parametrize('key,value,match', [
+    ('high_thr', 0.7, r'train_cfg.high_thr was replaced by '
+     r'model.train_cfg.thresholds.high'),
+    ('low_thr', 0.25, r'model.train_cfg.thresholds.low'),
+    ('seg_label_cams', [(2, 'cam')], r'model.train_cfg.phases.cam'),
+    ('loss_weights', dict(seg=[(3, 0.2)]), r'loss_weights.seg takes one '
+     r'number.*phases'),
+    ('loss_weights', dict(reg=0.05), r'loss_weights.reg was renamed to '
+     r'model.train_cfg.loss_weights.consistency'),
+])
+def test_old_train_cfg_keys_name_the_new_key(key, value, match):
+    cfg = tiny_model_cfg()
+    cfg['train_cfg'][key] = value
+    with pytest.raises(ValueError, match=match):
+        MODELS.build(cfg)
+
+
+@pytest.mark.parametrize('section,key,match', [
+    ('train_cfg', 'phase', "train_cfg.phase is not a known key; did you "
+     "mean 'phases'"),
+    ('train_cfg', 'loss_weight', "did you mean 'loss_weights'"),
+    ('test_cfg', 'predict', "test_cfg.predict is not a known key; did you "
+     "mean 'predict_on'"),
+    ('test_cfg', 'bkg_threshold', "did you mean 'bkg_thr'"),
+])
+def test_unknown_cfg_keys_suggest_the_closest(section, key, match):
+    cfg = tiny_model_cfg()
+    cfg.setdefault(section, {})[key] = 1
+    with pytest.raises(ValueError, match=match):
+        MODELS.build(cfg)
+
+
+def test_unknown_nested_key_suggests_the_closest():
+    cfg = tiny_model_cfg()
+    cfg['train_cfg']['phases'] = dict(cam=2, gmm=5, end=12, gmmm=3)
+    with pytest.raises(ValueError, match="phases.gmmm.*did you mean 'gmm'"):
+        MODELS.build(cfg)
+
+
+def test_removed_schedule_hooks_name_the_new_keys():
+    from mmseg.registry import HOOKS
+    with pytest.raises(ValueError, match='model.train_cfg.thresholds'):
+        HOOKS.build(dict(type='CosineThresholdHook', start=0.7))
+    with pytest.raises(ValueError, match='model.train_cfg.phases.gmm'):
+        HOOKS.build(dict(type='GMMNoiseFilterHook', start_iter=8000))
 
 
 def test_bad_test_cfg_names_the_key():
@@ -210,16 +263,93 @@ def test_bad_test_cfg_names_the_key():
         MODELS.build(cfg)
 
 
+# The tiny schedule: A 0-1 | labels made (weight 0) at 2 | B from 3 |
+# GMM filter at 5 | + consistency from 6. A bare model, no runner, no hook.
+PHASE_KEYS = {
+    0: {'s1.loss_cls', 's2.loss_cls', 's1.loss_ptc', 's2.loss_ptc',
+        'loss_disc', 'thr_high'},
+    2: set(),
+    3: {'s1.loss_seg', 's2.loss_seg'},
+    5: {'noise_ratio.s1', 'noise_ratio.s2'},
+    6: {'s1.loss_consistency', 's2.loss_consistency'},
+}
+
+
+@pytest.mark.parametrize('n', [0, 1, 2, 3, 4, 5, 6, 11, 100])
+def test_bare_model_follows_the_schedule_of_its_iteration(n):
+    model = build()
+    expected = set()
+    for first, keys in PHASE_KEYS.items():
+        if n >= first:
+            expected |= keys
+    losses = run_loss(model, n)
+    assert set(losses) == expected
+    state = model.schedule.state(n)
+    # every present class of the batch has the same tau_c here
+    assert losses['thr_high'].item() == pytest.approx(
+        state.class_thresholds[0].item())
+    for key, value in losses.items():
+        if key.startswith('s1.loss_'):
+            assert torch.isfinite(value), key
+
+
+def test_threshold_descends_with_the_iteration():
+    model = build()
+    values = [run_loss(model, n)['thr_high'].item() for n in (2, 6, 11)]
+    assert values[0] == pytest.approx(0.7)
+    assert 0.55 < values[1] < 0.7
+    assert values[2] == pytest.approx(0.55)
+
+
+def test_nothing_set_runs_the_final_phase():
+    from mmengine.logging import MessageHub
+    model = build()
+    hub = MessageHub.get_current_instance()
+    saved = hub._runtime_info.pop('iter', None)
+    try:
+        losses = model(**make_batch(), mode='loss')
+    finally:
+        if saved is not None:
+            hub.update_info('iter', saved)
+    assert {'s1.loss_consistency', 'noise_ratio.s1'} <= set(losses)
+    assert losses['thr_high'].item() == pytest.approx(0.55)
+
+
+def test_late_phase_is_a_warning_at_the_start_of_training(monkeypatch):
+    from mmengine.logging import MessageHub
+
+    from mmseg_dupl.models.segmentors import dual_student_segmentor
+    logged = []
+    monkeypatch.setattr(dual_student_segmentor, 'print_log',
+                        lambda msg, **kw: logged.append((msg, kw)))
+    hub = MessageHub.get_current_instance()
+    monkeypatch.setitem(hub._runtime_info, 'max_iters', 4)
+    model = build()
+    run_loss(model, 0)
+    run_loss(model, 1)
+    assert len(logged) == 1  # once per run
+    msg, kwargs = logged[0]
+    assert "'gmm': 5" in msg and "'end': 12" in msg and 'max_iters=4' in msg
+    assert kwargs['level'] == logging.WARNING
+
+
+def test_checkpoint_with_the_former_threshold_buffer_loads():
+    model = build()
+    state = model.state_dict()
+    state['high_thr'] = torch.full((3, ), 0.6)
+    build().load_state_dict(state, strict=True)
+
+
 def test_single_student_baseline():
     cfg = tiny_model_cfg()
     cfg['num_students'] = 1
     torch.manual_seed(0)
     model = MODELS.build(cfg)
     assert model.student2 is None and len(model.students) == 1
-    model.noise_filter_on = model.consistency_on = True
     losses = run_loss(model, n=10)
     assert 'loss_disc' not in losses and 's2.loss_cls' not in losses
-    assert {'s1.loss_seg', 's1.loss_reg', 'noise_ratio.s1'} <= set(losses)
+    assert {'s1.loss_seg', 's1.loss_consistency', 'noise_ratio.s1'} <= set(
+        losses)
     with torch.no_grad():
         assert len(model(make_batch()['inputs']['weak'], mode='tensor')) == 1
     cfg['test_cfg'] = dict(student='ensemble')
@@ -241,7 +371,6 @@ def test_scale1_cam_reuse_keeps_numerics():
 
 def test_keeps_visuals_for_the_cam_hook_on_request():
     model = build()
-    model.noise_filter_on = True
     run_loss(model, 10)
     assert model.last_visuals is None  # nothing kept unless asked
     model.keep_visuals = 1

@@ -8,11 +8,11 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
 from mmseg_dupl.models.utils import gmm as gmm_module
-from mmseg_dupl.models.utils.gmm import (em_gmm_1d, filter_noisy_labels,
-                                         fit_gmm_1d, gmm_noise_mask,
-                                         gmm_noise_mask_reference,
-                                         gmm_posterior, init_gmm_params,
-                                         two_means_split)
+from mmseg_dupl.models.utils import gmm_em, gmm_packing, gmm_two_means
+from mmseg_dupl.models.utils.gmm import filter_noisy_labels, gmm_noise_mask
+
+from gmm_reference import (em_gmm_1d, fit_gmm_1d, gmm_noise_mask_reference,
+                           gmm_posterior, init_gmm_params, two_means_split)
 
 IGN = 255
 
@@ -251,13 +251,14 @@ def test_histogram_seed_and_lloyd_passes_reach_two_means_split(bins):
     x, valid = _rows_to_fit()
     counts = valid.sum(1)
     rows = len(counts)
-    values, packed_valid, row = gmm_module._pack(x, valid, counts)
-    feats, shift = gmm_module._centred_features(values, packed_valid, row,
+    values, packed_valid, row = gmm_packing.pack_fit_values(x, valid, counts)
+    feats, shift = gmm_packing.centred_features(values, packed_valid, row,
                                                 rows)
-    total = gmm_module._moments(feats[:, :1], feats, row, rows)[:, 0]
-    mid = gmm_module._histogram_two_means(feats, row, rows, bins)
-    clusters = gmm_module._two_means_clusters(values, feats, row, shift,
-                                              total, mid)
+    total = gmm_packing.weighted_moments(feats[:, :1], feats, row,
+                                         rows)[:, 0]
+    mid = gmm_two_means.histogram_two_means(feats, row, rows, bins)
+    clusters = gmm_two_means.two_means_clusters(values, feats, row, shift,
+                                                total, mid)
     ref = two_means_split(x, valid)
     # Even from a coarse seed, the exact passes end at the same split.
     assert clusters[:, 1, 0].long().tolist() == ref.sum(1).tolist()
@@ -269,7 +270,7 @@ def test_histogram_seed_and_lloyd_passes_reach_two_means_split(bins):
 
 def test_fast_fit_matches_reference_fit():
     x, valid = _rows_to_fit()
-    fast = gmm_module._fit_rows(x, valid, valid.sum(1), 10, 1e-2, 5e-4)
+    fast = gmm_em.fit_gmm_rows(x, valid, valid.sum(1), 10, 1e-2, 5e-4)
     ref = fit_gmm_1d(x, valid)
     # float32 pixel math: about 1e-5 relative on the variances (the
     # reference's own test against sklearn allows 1e-4).
@@ -278,7 +279,7 @@ def test_fast_fit_matches_reference_fit():
 
 
 def test_chunk_layout():
-    row, valid = gmm_module._chunk_layout(torch.tensor([5, 1, 9]), 4)
+    row, valid = gmm_packing._chunk_layout(torch.tensor([5, 1, 9]), 4)
     assert row.tolist() == [0, 0, 1, 2, 2, 2]
     assert valid.sum(1).tolist() == [4, 1, 1, 4, 4, 1]
     assert valid[1].tolist() == [True, False, False, False]

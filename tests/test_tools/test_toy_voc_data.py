@@ -8,10 +8,10 @@ from PIL import Image
 
 from mmseg_dupl.datasets.cls_labels import (cls_labels_from_mask,
                                             load_cls_labels)
-from mmseg_dupl.datasets.toy_voc import (BACKGROUND_KINDS, TOY_CLASSES,
-                                         TOY_PALETTE, ignore_border,
-                                         make_scene, make_toy_voc,
-                                         sample_scene_spec, voc_colormap)
+from mmseg_dupl.visualization.palette import voc_colormap
+from toy_voc_data import (BACKGROUND_KINDS, TOY_CLASSES, TOY_PALETTE,
+                          ignore_border, make_scene, make_toy_voc,
+                          sample_scene_spec)
 
 C = len(TOY_CLASSES) - 1
 

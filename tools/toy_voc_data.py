@@ -1,6 +1,10 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """A small synthetic dataset in the Pascal VOC layout, for smoke tests.
 
+Demo and test data, not product: it lives in ``tools/`` (its CLI is
+``tools/make_toy_voc.py``; the tests put ``tools/`` on ``sys.path``) and no
+module of the installed package imports it.
+
 ``make_toy_voc`` writes::
 
     out_dir/
@@ -44,7 +48,9 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from .cls_labels import cls_labels_from_mask, write_cls_labels
+from mmseg_dupl.datasets.cls_labels import (cls_labels_from_mask,
+                                            write_cls_labels)
+from mmseg_dupl.visualization.palette import voc_colormap
 
 TOY_CLASSES = ('background', 'aeroplane', 'bicycle', 'bird', 'boat',
                'bottle')
@@ -56,23 +62,6 @@ IGNORE_INDEX = 255
 
 _BOAT = TOY_CLASSES.index('boat')
 _NUM_OBJECTS_P = (0.45, 0.35, 0.20)  # P(1), P(2), P(3) objects
-
-
-def voc_colormap(n: int = 256) -> np.ndarray:
-    """The Pascal VOC colour map (bit-interleaved), ``(n, 3)`` uint8.
-
-    Entry 255 is VOC's ignore colour (224, 224, 192); entries 0..20 equal
-    mmseg's ``PascalVOCDataset`` palette.
-    """
-    cmap = np.zeros((n, 3), dtype=np.uint8)
-    for i in range(n):
-        c, rgb = i, [0, 0, 0]
-        for j in range(8):
-            for ch in range(3):
-                rgb[ch] |= ((c >> ch) & 1) << (7 - j)
-            c >>= 3
-        cmap[i] = rgb
-    return cmap
 
 
 # ---------------------------------------------------------------- textures

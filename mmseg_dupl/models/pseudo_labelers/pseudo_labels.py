@@ -1,0 +1,38 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""What ``DuPLPseudoLabeler`` returns: the labels and their intermediates."""
+from dataclasses import dataclass
+from typing import List, Optional
+
+import torch
+from torch import Tensor
+
+
+@dataclass
+class PseudoLabels:
+    """Segmentation pseudo labels of one batch, one entry per producer
+    (student), with what the visualisation draws.
+
+    Attributes:
+        labels (list[Tensor]): PAR-refined two-threshold labels, long
+            (B, H, W), 255 where uncertain or outside the crop box.
+        noisy (list[Tensor], optional): Bool (B, H, W), the pixels the GMM
+            filter flagged (always foreground labels); None when the filter
+            did not run.
+        filtered (list[Tensor]): ``labels`` with the noisy pixels set to
+            the ignore index (the labels themselves without the filter).
+    """
+
+    labels: List[Tensor]
+    noisy: Optional[List[Tensor]]
+    filtered: List[Tensor]
+
+    def noise_ratios(self, ignore_index: int = 255) -> List[Tensor]:
+        """Per producer: flagged pixels / foreground pixels (0 when the
+        filter did not run); for logging."""
+        if self.noisy is None:
+            return [y.new_zeros((), dtype=torch.float32) for y in self.labels]
+        ratios = []
+        for label, noisy in zip(self.labels, self.noisy):
+            fg = ((label != 0) & (label != ignore_index)).sum().clamp(min=1)
+            ratios.append(noisy.sum().float() / fg)
+        return ratios

@@ -1,0 +1,136 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""``train_cfg`` / ``test_cfg`` of ``DualStudentSegmentor``: defaults,
+merging and checks that name the config key (and the new key for a key
+that was renamed)."""
+import copy
+import difflib
+from typing import Mapping, Optional
+
+from ..schedules.dupl_schedule import LOSS_TERMS, PHASE_KEYS
+
+# The official VOC run (spec 7, 9). ``phases``, ``thresholds``,
+# ``loss_weights``, ``loss_after`` and ``consistency_delay`` make the
+# ``DuPLSchedule``; the model reads the iteration itself (see
+# ``schedules/iteration.py``), so no hook is needed.
+DEFAULT_TRAIN_CFG = dict(
+    cam_scales=(1.0, 0.5, 1.5),
+    phases=dict(
+        cam=2000,  # seg pseudo labels from here (phase B)
+        gmm=8000,  # GMM filter, then consistency (phase C); None = never
+        end=20000,  # the threshold descent ends (max_iters)
+        descent=None,  # the threshold descent starts; None = cam
+        aux_cam_until=None),  # COCO: aux-CAM seg labels up to here
+    thresholds=dict(high=0.7, high_target=0.55, low=0.25),
+    loss_weights=dict(cls=1.0, ptc=0.2, disc=0.1, seg=0.2, consistency=0.05),
+    # Terms weighted only after a phase began (official `<=` brackets).
+    loss_after=dict(seg='cam'),
+    consistency_delay=1,  # VOC: consistency weighted from gmm + 1
+    conf_thr=0.9,
+    gmm=dict(min_loss=0.1, min_pixels=1000, min_mean_gap=1.0, gamma=0.95),
+    par=dict(dilations=(1, 2, 4, 8, 12, 24), num_iter=10),
+    down_scale=2,
+    # Take the scale-1.0 un-flipped CAMs from the training forward (the
+    # reference recomputes them; identical numbers).
+    reuse_scale1_cam=True,
+    # Spec 4.1 quirk: the 448-pixel img_box is applied to the token grid.
+    fix_token_box=False,
+    # Images over which the ratio-normalised losses are pooled; None pools
+    # over the whole per-GPU batch, as the reference does.
+    loss_group_size=None,
+    cross_supervision=True,
+    ignore_index=255)
+
+DEFAULT_TEST_CFG = dict(
+    mode='whole',
+    predict_on='seg',  # 'seg' | 'cam' | 'cam_aux' | 'pseudo'
+    student='s1',  # 's1' | 's2' | 'ensemble'
+    cam_scales=(1.0, 0.5, 1.5),
+    bkg_thr=0.5)
+
+# Keys of earlier versions and what replaced them.
+RENAMED_TRAIN_KEYS = {
+    'high_thr': 'thresholds.high (and thresholds.high_target, the end of '
+    'the cosine descent that CosineThresholdHook(end=...) used to set)',
+    'low_thr': 'thresholds.low',
+    'seg_label_cams': 'phases.cam (and phases.aux_cam_until for the '
+    "aux-CAM window; phases.descent when the descent starts later)",
+}
+RENAMED_LOSS_WEIGHTS = {'reg': 'consistency'}
+NESTED_KEYS = dict(
+    phases=PHASE_KEYS,
+    thresholds=('high', 'high_target', 'low'),
+    loss_weights=LOSS_TERMS,
+    gmm=tuple(DEFAULT_TRAIN_CFG['gmm']))
+
+
+def merged(defaults: dict, overrides: Optional[Mapping]) -> dict:
+    """Copy of ``defaults`` updated one level deep with ``overrides``."""
+    cfg = copy.deepcopy(defaults)
+    for key, value in (overrides or {}).items():
+        if isinstance(cfg.get(key), dict) and isinstance(value, Mapping):
+            cfg[key] = {**cfg[key], **value}
+        else:
+            cfg[key] = value
+    return cfg
+
+
+def check_train_cfg_keys(train_cfg: Mapping,
+                         prefix: str = 'model.train_cfg') -> None:
+    """Reject renamed and unknown keys of ``train_cfg`` (before merging)."""
+    for key, value in train_cfg.items():
+        if key in RENAMED_TRAIN_KEYS:
+            raise ValueError(f'{prefix}.{key} was replaced by {prefix}.'
+                             f'{RENAMED_TRAIN_KEYS[key]}')
+        _check_known(key, DEFAULT_TRAIN_CFG, prefix)
+        if key in NESTED_KEYS and isinstance(value, Mapping):
+            for sub in value:
+                if key == 'loss_weights' and sub in RENAMED_LOSS_WEIGHTS:
+                    raise ValueError(
+                        f'{prefix}.loss_weights.{sub} was renamed to '
+                        f'{prefix}.loss_weights.{RENAMED_LOSS_WEIGHTS[sub]}')
+                _check_known(sub, NESTED_KEYS[key], f'{prefix}.{key}')
+    for term, value in dict(train_cfg.get('loss_weights') or {}).items():
+        if isinstance(value, (list, tuple)):
+            raise ValueError(
+                f'{prefix}.loss_weights.{term} takes one number now, not a '
+                f'[(first_iter, weight)] schedule: when a term starts is '
+                f'{prefix}.phases and {prefix}.loss_after.{term} (seg: '
+                'weighted from phases.cam + 1)')
+
+
+def check_cfg_values(train_cfg: Mapping, test_cfg: Mapping, num_classes: int,
+                     num_students: int) -> None:
+    """Fail early, naming the config key, on bad values (the schedule's
+    keys are checked by ``DuPLSchedule``)."""
+    if num_classes < 1:
+        raise ValueError(f'model.num_classes must be >= 1, got {num_classes}')
+    if not 0. <= float(train_cfg['conf_thr']) <= 1.:
+        raise ValueError('model.train_cfg.conf_thr must be in [0, 1], got '
+                         f"{train_cfg['conf_thr']}")
+    if test_cfg['predict_on'] not in ('seg', 'cam', 'cam_aux', 'pseudo'):
+        raise ValueError("model.test_cfg.predict_on must be one of 'seg', "
+                         "'cam', 'cam_aux', 'pseudo', got "
+                         f"{test_cfg['predict_on']!r}")
+    if num_students == 1 and test_cfg['student'] != 's1':
+        raise ValueError("model.test_cfg.student must be 's1' with "
+                         'num_students=1')
+    if test_cfg['student'] not in ('s1', 's2', 'ensemble'):
+        raise ValueError("model.test_cfg.student must be 's1', 's2' or "
+                         f"'ensemble', got {test_cfg['student']!r}")
+
+
+def check_test_cfg_keys(test_cfg: Mapping,
+                        prefix: str = 'model.test_cfg') -> None:
+    """Reject unknown keys of ``test_cfg``."""
+    for key in test_cfg:
+        _check_known(key, DEFAULT_TEST_CFG, prefix)
+
+
+def _check_known(key: str, valid, prefix: str) -> None:
+    """A ``ValueError`` naming ``prefix.key`` and the closest valid key."""
+    if key in valid:
+        return
+    close = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.5)
+    hint = f"; did you mean '{close[0]}'?" if close else ''
+    raise ValueError(f'{prefix}.{key} is not a known key{hint} Valid keys: '
+                     f'{", ".join(sorted(valid))}')
