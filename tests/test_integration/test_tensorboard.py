@@ -17,14 +17,14 @@ def test_tensorboard_option_writes_loss_scalars(toy_data_root, tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import \
         EventAccumulator
     work_dir = str(tmp_path / 'work')
-    options = toy_train_options(toy_data_root, max_iters=4, cam=2, gmm=3) + [
+    options = toy_train_options(toy_data_root, max_iters=6, cam=2, gmm=4) + [
         'val_dataloader.dataset.indices=2',
         'default_hooks.logger.interval=1', TENSORBOARD_OPTION
     ]
     hooks = [
         dict(h) for h in Config.fromfile(TOY_CONFIG).get('custom_hooks', [])
     ]
-    hooks.append(dict(type='CAMVisualizationHook', interval=4))
+    hooks.append(dict(type='CAMVisualizationHook', interval=6))
     config = tmp_path / 'toy_with_cams.py'
     config.write_text(f'_base_ = [{TOY_CONFIG!r}]\ncustom_hooks = {hooks!r}\n')
     run_train(str(config), work_dir, options, cwd=str(tmp_path))
@@ -36,6 +36,6 @@ def test_tensorboard_option_writes_loss_scalars(toy_data_root, tmp_path):
     acc.Reload()
     tags = acc.Tags()['scalars']
     assert 'loss' in tags and 'lr' in tags
-    assert [e.step for e in acc.Scalars('loss')] == [1, 2, 3, 4]
+    assert [e.step for e in acc.Scalars('loss')] == [1, 2, 3, 4, 5, 6]
     images = acc.Tags()['images']
     assert any('dupl_cams' in tag for tag in images), images
