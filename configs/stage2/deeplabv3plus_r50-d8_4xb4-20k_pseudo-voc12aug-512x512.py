@@ -10,15 +10,9 @@
 # (CPULaunchRunner).
 _base_ = [
     'mmseg::_base_/models/deeplabv3plus_r50-d8.py',
-    '../_base_/datasets/voc12aug_pseudo_labels_512x512.py',
-    'mmseg::_base_/default_runtime.py',
-    'mmseg::_base_/schedules/schedule_20k.py',
+    '../_base_/stage2_voc12aug_512x512.py',
 ]
-custom_imports = dict(imports=['mmseg_dupl'], allow_failed_imports=False)
-# mmengine's Runner, plus gloo DDP (SyncBN -> BN) on hosts without CUDA
-runner_type = 'CPULaunchRunner'
-crop_size = (512, 512)
-data_preprocessor = dict(size=crop_size)
+data_preprocessor = dict(size=(512, 512))
 # The exported labels are noisy: from start_iter on (DuPL's 8k of 20k), a
 # two-component GMM of each image's CE removes high-loss foreground pixels.
 # min_pixels is DuPL's 1000 per 448x448 crop, scaled to the 512x512 crop.
@@ -28,8 +22,6 @@ model = dict(
     decode_head=dict(
         num_classes=21,
         loss_decode=dict(
-            _delete_=True,
-            type='GMMFilteredLoss',
-            min_pixels=1306,
+            _delete_=True, type='GMMFilteredLoss', min_pixels=1306,
             start_iter=8000)),
     auxiliary_head=dict(num_classes=21))

@@ -4,26 +4,17 @@
 # deeplabv3plus_r50-d8_4xb4-20k_pseudo-voc12aug-512x512.py.
 _base_ = [
     'mmseg::_base_/models/segformer_mit-b0.py',
-    '../_base_/datasets/voc12aug_pseudo_labels_512x512.py',
-    'mmseg::_base_/default_runtime.py',
-    'mmseg::_base_/schedules/schedule_20k.py',
+    '../_base_/stage2_voc12aug_512x512.py',
 ]
-custom_imports = dict(imports=['mmseg_dupl'], allow_failed_imports=False)
-# mmengine's Runner, plus gloo DDP (SyncBN -> BN) on hosts without CUDA
-runner_type = 'CPULaunchRunner'
-crop_size = (512, 512)
-data_preprocessor = dict(size=crop_size)
 checkpoint = ('https://download.openmmlab.com/mmsegmentation/v0.5/pretrain/'
               'segformer/mit_b0_20220624-7e0fe6dd.pth')
 model = dict(
-    data_preprocessor=data_preprocessor,
+    data_preprocessor=dict(size=(512, 512)),
     backbone=dict(init_cfg=dict(type='Pretrained', checkpoint=checkpoint)),
     decode_head=dict(
         num_classes=21,
         loss_decode=dict(
-            _delete_=True,
-            type='GMMFilteredLoss',
-            min_pixels=1306,
+            _delete_=True, type='GMMFilteredLoss', min_pixels=1306,
             start_iter=8000)))
 # mmseg's SegFormer recipe (AdamW, warm-up then poly)
 optim_wrapper = dict(

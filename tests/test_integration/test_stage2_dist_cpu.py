@@ -58,6 +58,7 @@ def test_stage2_configs_resolve_paths_from_the_config_file(config):
     assert loss.type == 'GMMFilteredLoss' and 'use_sigmoid' not in loss
     assert cfg.model.decode_head.num_classes == 21
     assert cfg.model.decode_head.norm_cfg.type == 'SyncBN'
+    assert cfg.runner_type == 'CPULaunchRunner'  # reverts it on CPU DDP
 
 
 def test_segformer_stage2_trains_on_two_gloo_processes(toy_data_root,
