@@ -7,7 +7,9 @@
 # in a supervised pipeline set flip_prob=0.5 and scale=None so that the
 # 512x512 crop keeps its size and half of the images stay unflipped. The
 # mask follows the flip (nearest neighbour, ignore fill).
-_base_ = ['mmseg::deeplabv3plus/deeplabv3plus_r50-d8_4xb4-80k_ade20k-512x512.py']
+_base_ = [
+    'mmseg::deeplabv3plus/deeplabv3plus_r50-d8_4xb4-80k_ade20k-512x512.py'
+]
 custom_imports = dict(imports=['mmseg_dupl'], allow_failed_imports=False)
 crop_size = (512, 512)
 train_pipeline = [
