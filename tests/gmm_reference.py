@@ -254,27 +254,8 @@ def gmm_noise_mask_reference(losses: Tensor,
     ``gmm_posterior`` on all pixels. The tests check that the fast
     ``gmm_noise_mask`` gives the same masks; use this one to debug it.
 
-    Per row: fit on the foreground pixels (label not 0, not ignore) whose
-    loss is > ``min_loss``, only when there are more than ``min_pixels`` of
-    them; accept the fit when ``|mu_0 - mu_1| > min_mean_gap``; the noisy
-    component is the one with the higher mean; a pixel is noisy when that
-    component's posterior is > ``gamma`` and its label is foreground. The
-    posterior is evaluated on all pixels, including foreground pixels with
-    loss <= ``min_loss`` that were left out of the fit.
-
-    Args:
-        losses (Tensor): Per-pixel losses, (N, P) or (N, H, W). Detached
-            here.
-        labels (Tensor): Pseudo labels, same shape as ``losses``.
-        min_loss (float): Fit only on losses above this. Defaults to 0.1.
-        min_pixels (int): Fit only with more fit pixels than this.
-            Defaults to 1000.
-        min_mean_gap (float): Minimal |mu_0 - mu_1| (eta). Defaults to 1.0.
-        gamma (float): Posterior threshold. Defaults to 0.95.
-        ignore_index (int): Ignored label. Defaults to 255.
-        max_iter (int): EM iterations. Defaults to 10.
-        tol (float): EM tolerance. Defaults to 1e-2.
-        reg_covar (float): Variance regulariser. Defaults to 5e-4.
+    Same rule, arguments and result as
+    ``mmseg_dupl.models.utils.gmm.gmm_noise_mask`` (see its docstring).
 
     Returns:
         Tensor: Bool, same shape as ``labels``, True = noisy.
