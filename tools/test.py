@@ -7,7 +7,8 @@ checkout without ``pip install`` (the dist scripts also set PYTHONPATH);
 and ``--launcher pytorch`` without CUDA runs gloo DDP on the CPU. mmseg's
 test.py always builds ``Runner.from_cfg`` (unlike its train.py, it has no
 ``runner_type`` branch), so ``CPULaunchRunner`` cannot carry that change
-here as it does for tools/train.py, which is mmseg's verbatim.
+here as it does for tools/train.py, which is mmseg's verbatim. And a
+missing checkpoint file stops it before anything is built.
 Registration and the checkpoint allow-list for ``torch.load`` come from
 importing ``mmseg_dupl`` through ``custom_imports``.
 """
@@ -102,6 +103,9 @@ def trigger_visualization_hook(cfg, args):
 
 def main():
     args = parse_args()
+    # fail before the config is loaded and printed (URLs are downloaded later)
+    if '://' not in args.checkpoint and not osp.isfile(args.checkpoint):
+        sys.exit(f'tools/test.py: checkpoint not found: {args.checkpoint}')
 
     # load config
     cfg = Config.fromfile(args.config)

@@ -5,6 +5,8 @@ from typing import Sequence
 from mmpretrain.models.backbones import VisionTransformer
 from mmseg.registry import MODELS
 
+from .pretrained_vit_loader import load_pretrained_vit
+
 
 @MODELS.register_module()
 class DuPLVisionTransformer(VisionTransformer):
@@ -58,7 +60,29 @@ class DuPLVisionTransformer(VisionTransformer):
             self.pos_embed.requires_grad = False
 
     def init_weights(self) -> None:
-        """Initialise, then re-apply the frozen position embedding flag."""
-        super().init_weights()
+        """Initialise, then re-apply the frozen position embedding flag.
+
+        An ``init_cfg=dict(type='Pretrained', checkpoint=..., prefix=...)``
+        accepts mmpretrain-format files and the reference's timm-format
+        DeiT/ViT files alike (see :func:`load_pretrained_vit`, which logs
+        the format and ``N/M tensors loaded``).
+        """
+        pretrained = self.init_cfg
+        if isinstance(pretrained, dict) and pretrained.get(
+                'type') == 'Pretrained':
+            # mmengine's PretrainedInit knows one format only: initialise
+            # randomly without it, then load the file ourselves.
+            self.init_cfg = None
+            try:
+                super().init_weights()
+            finally:
+                self.init_cfg = pretrained
+            load_pretrained_vit(
+                self,
+                pretrained['checkpoint'],
+                prefix=pretrained.get('prefix') or '',
+                map_location=pretrained.get('map_location', 'cpu'))
+        else:
+            super().init_weights()
         if self.freeze_pos_embed:
             self.pos_embed.requires_grad = False

@@ -16,7 +16,8 @@ from mmseg_dupl.models.backbones.timm_vit_converter import \
 DIM, HEADS, LAYERS, PATCH = 16, 2, 4, 8
 
 
-def timm_state(seed: int = 0) -> dict:
+def timm_state(seed: int = 0, dim: int = DIM, layers: int = LAYERS,
+               patch: int = PATCH) -> dict:
     """Random weights under timm's DeiT key names (with a head)."""
     g = torch.Generator().manual_seed(seed)
 
@@ -24,25 +25,25 @@ def timm_state(seed: int = 0) -> dict:
         return torch.randn(*shape, generator=g) * 0.2
 
     grid = 224 // 16  # the 14x14 table of the 224 checkpoints
-    state = {'cls_token': rnd(1, 1, DIM),
-             'pos_embed': rnd(1, grid * grid + 1, DIM),
-             'patch_embed.proj.weight': rnd(DIM, 3, PATCH, PATCH),
-             'patch_embed.proj.bias': rnd(DIM),
-             'norm.weight': 1 + rnd(DIM), 'norm.bias': rnd(DIM),
-             'head.weight': rnd(1000, DIM), 'head.bias': rnd(1000)}
-    for i in range(LAYERS):
+    state = {'cls_token': rnd(1, 1, dim),
+             'pos_embed': rnd(1, grid * grid + 1, dim),
+             'patch_embed.proj.weight': rnd(dim, 3, patch, patch),
+             'patch_embed.proj.bias': rnd(dim),
+             'norm.weight': 1 + rnd(dim), 'norm.bias': rnd(dim),
+             'head.weight': rnd(1000, dim), 'head.bias': rnd(1000)}
+    for i in range(layers):
         b = f'blocks.{i}.'
         state.update({
-            b + 'norm1.weight': 1 + rnd(DIM), b + 'norm1.bias': rnd(DIM),
-            b + 'attn.qkv.weight': rnd(3 * DIM, DIM),
-            b + 'attn.qkv.bias': rnd(3 * DIM),
-            b + 'attn.proj.weight': rnd(DIM, DIM),
-            b + 'attn.proj.bias': rnd(DIM),
-            b + 'norm2.weight': 1 + rnd(DIM), b + 'norm2.bias': rnd(DIM),
-            b + 'mlp.fc1.weight': rnd(4 * DIM, DIM),
-            b + 'mlp.fc1.bias': rnd(4 * DIM),
-            b + 'mlp.fc2.weight': rnd(DIM, 4 * DIM),
-            b + 'mlp.fc2.bias': rnd(DIM)
+            b + 'norm1.weight': 1 + rnd(dim), b + 'norm1.bias': rnd(dim),
+            b + 'attn.qkv.weight': rnd(3 * dim, dim),
+            b + 'attn.qkv.bias': rnd(3 * dim),
+            b + 'attn.proj.weight': rnd(dim, dim),
+            b + 'attn.proj.bias': rnd(dim),
+            b + 'norm2.weight': 1 + rnd(dim), b + 'norm2.bias': rnd(dim),
+            b + 'mlp.fc1.weight': rnd(4 * dim, dim),
+            b + 'mlp.fc1.bias': rnd(4 * dim),
+            b + 'mlp.fc2.weight': rnd(dim, 4 * dim),
+            b + 'mlp.fc2.bias': rnd(dim)
         })
     return state
 
