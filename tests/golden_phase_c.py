@@ -1,0 +1,226 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""Golden phase-C ``loss()`` of ``DualStudentSegmentor``: every loss term
+and the gradient of every parameter, stored from a named commit, so that a
+speed-up or a refactor can prove it keeps the numerics.
+
+The golden file holds everything the run depends on, so later changes to
+the test helpers or to ``init_weights`` cannot move it: the initial
+parameters, the preprocessed multi-branch batch (weak + strong views and
+their metainfo), the iteration and the schedule state. The model is built
+from ``dupl_test_utils.tiny_model_cfg`` with ``TRAIN_CFG`` on top (full PAR:
+six dilations, ten iterations, on a 64x64 crop; GMM filter and consistency
+on; per-class thresholds).
+
+Regenerate (e.g. from today's commit, in a throw-away copy of it)::
+
+    python tests/golden_phase_c.py --rev fa94434  # -> tests/golden/
+
+(``--rev`` extracts the commit with ``git archive`` into a temporary
+directory and runs this recipe there, with that commit's code and test
+utilities; without it the working tree is used.)
+
+Adapting to another schedule API: change ``enter_phase_c`` only; a renamed
+loss term: change ``TERM_NAMES`` only.
+"""
+import argparse
+import os
+import os.path as osp
+import shutil
+import subprocess
+import sys
+import tempfile
+from typing import Dict, List
+
+import numpy as np
+import torch
+
+TESTS = osp.dirname(osp.abspath(__file__))
+GOLDEN_FILE = osp.join(TESTS, 'golden', 'golden_phase_c.pt')
+SIZE, BATCH, SEED, ITER = 64, 2, 0, 10
+HIGH_THR = (0.62, 0.58, 0.55)  # per class; image tau_i = max over present
+# Full PAR; thresholds that let a randomly initialised model flag noisy
+# pixels (GMM) and reach the consistency term (conf_thr).
+TRAIN_CFG = dict(
+    par=dict(dilations=(1, 2, 4, 8, 12, 24), num_iter=10),
+    conf_thr=0.27,
+    gmm=dict(min_pixels=10, min_mean_gap=0.0, gamma=0.5))
+
+#: Golden term name -> the current code's name of the same term. The
+#: golden file keeps the names of the commit it was made from.
+TERM_NAMES: Dict[str, str] = {
+    's1.loss_cls': 's1.loss_cls',
+    's2.loss_cls': 's2.loss_cls',
+    's1.loss_ptc': 's1.loss_ptc',
+    's2.loss_ptc': 's2.loss_ptc',
+    'loss_disc': 'loss_disc',
+    's1.loss_seg': 's1.loss_seg',
+    's2.loss_seg': 's2.loss_seg',
+    's1.loss_reg': 's1.loss_reg',
+    's2.loss_reg': 's2.loss_reg',
+    'noise_ratio.s1': 'noise_ratio.s1',
+    'noise_ratio.s2': 'noise_ratio.s2',
+    'thr_image': 'thr_image',
+}
+
+
+def enter_phase_c(model: torch.nn.Module, iteration: int,
+                  high_thr: torch.Tensor) -> None:
+    """Put ``model`` in the golden run's schedule state: phase C (seg
+    labels from the final CAMs, GMM filter and consistency on) at
+    ``iteration`` with per-class thresholds ``high_thr`` (C,).
+
+    At the golden commit the hooks set these model attributes and the
+    iteration comes from mmengine's MessageHub."""
+    from dupl_test_utils import set_iter
+    model.noise_filter_on = model.consistency_on = True
+    with torch.no_grad():
+        model.high_thr.copy_(high_thr)
+    set_iter(iteration)
+
+
+def build_model(state_dict=None) -> torch.nn.Module:
+    """The tiny two-student segmentor in train mode; ``state_dict``
+    replaces the random initial parameters."""
+    from mmengine.logging import MMLogger
+    from mmseg.registry import MODELS
+
+    from dupl_test_utils import tiny_model_cfg
+    torch.manual_seed(SEED)
+    model = MODELS.build(tiny_model_cfg(**TRAIN_CFG))
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel('WARNING')  # init_weights logs every parameter
+    try:
+        model.init_weights()
+    finally:
+        logger.setLevel(level)
+    if state_dict is not None:
+        model.load_state_dict(state_dict, strict=True)
+    return model.train()
+
+
+def _batch_to_plain(batch: dict) -> dict:
+    """The preprocessed batch as tensors and metainfo dicts."""
+    return dict(
+        inputs={k: v.clone() for k, v in batch['inputs'].items()},
+        metainfo={
+            k: [dict(s.metainfo) for s in v]
+            for k, v in batch['data_samples'].items()
+        })
+
+
+def batch_from_plain(plain: dict) -> dict:
+    """Rebuild ``model(**batch, mode='loss')`` arguments."""
+    from mmseg.structures import SegDataSample
+    return dict(
+        inputs={k: v.clone() for k, v in plain['inputs'].items()},
+        data_samples={
+            k: [SegDataSample(metainfo=m) for m in v]
+            for k, v in plain['metainfo'].items()
+        })
+
+
+def run_loss_and_grads(model: torch.nn.Module, batch: dict):
+    """``loss()`` terms (detached float64 scalars) and the gradients of
+    the summed loss (``parse_losses``) for every trainable parameter."""
+    model.zero_grad(set_to_none=True)
+    losses = model(**batch, mode='loss')
+    total, _ = model.parse_losses(losses)
+    total.backward()
+    terms = {k: v.detach().double() for k, v in losses.items()}
+    grads = {
+        name: p.grad.detach().clone()
+        for name, p in model.named_parameters() if p.grad is not None
+    }
+    return terms, grads
+
+
+def mismatches(golden: dict, terms: dict, grads: dict,
+               rtol: float = 1e-5) -> List[str]:
+    """What differs from the golden record beyond ``rtol`` (relative;
+    for gradients relative to each tensor's largest element, since the
+    elements near 0 carry the rounding of the larger ones)."""
+    found = []
+    if set(terms) != {TERM_NAMES[k] for k in golden['terms']}:
+        found.append(f'loss terms differ: {sorted(terms)}; update '
+                     'TERM_NAMES deliberately')
+    for old, value in golden['terms'].items():
+        new = terms.get(TERM_NAMES[old])
+        if new is None or not torch.allclose(new, value, rtol, 0):
+            found.append(f'{old}: golden {float(value):.8g}, now {new}')
+    if set(grads) != set(golden['grads']):
+        found.append('parameters with gradients differ: '
+                     f'{sorted(set(grads) ^ set(golden["grads"]))}')
+    for name, expected in golden['grads'].items():
+        atol = rtol * float(expected.abs().max())
+        if name in grads and not torch.allclose(grads[name], expected, rtol,
+                                                atol):
+            err = float((grads[name] - expected).abs().max())
+            found.append(f'grad of {name}: max abs diff {err:.3g} '
+                         f'(scale {atol / rtol:.3g})')
+    return found
+
+
+def make_golden() -> dict:
+    """Run the golden iteration on the installed code; return the record."""
+    import mmseg_dupl  # noqa: F401
+    from dupl_test_utils import make_batch
+    model = build_model()
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    plain = _batch_to_plain(make_batch(batch=BATCH, size=SIZE, seed=SEED))
+    high_thr = torch.tensor(HIGH_THR)
+    enter_phase_c(model, ITER, high_thr)
+    terms, grads = run_loss_and_grads(model, batch_from_plain(plain))
+    return dict(
+        state_dict=state,
+        batch=plain,
+        iteration=ITER,
+        high_thr=high_thr,
+        train_cfg=TRAIN_CFG,
+        terms=terms,
+        grads=grads,
+        versions=dict(torch=torch.__version__, numpy=np.__version__))
+
+
+def _generate_at_rev(rev: str, out: str) -> None:
+    """Run this script inside a clean copy of commit ``rev`` (git
+    archive; PYTHONPATH pointing at it): the commit's code and test
+    utilities, this file's recipe."""
+    repo = osp.dirname(TESTS)
+    rev = subprocess.run(['git', 'rev-parse', rev], cwd=repo, check=True,
+                         capture_output=True, text=True).stdout.strip()
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = subprocess.run(['git', 'archive', rev], cwd=repo,
+                                 check=True, capture_output=True).stdout
+        subprocess.run(['tar', '-x', '-C', tmp], input=archive, check=True)
+        script = osp.join(tmp, 'tests', '_golden_recipe.py')
+        shutil.copy(osp.abspath(__file__), script)
+        env = dict(os.environ, PYTHONPATH=tmp)
+        subprocess.run([sys.executable, script, '--out', osp.abspath(out),
+                        '--rev-label', rev], env=env, check=True, cwd=tmp)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--out', default=GOLDEN_FILE)
+    parser.add_argument('--rev', default=None,
+                        help='make it from this commit instead of the tree')
+    parser.add_argument('--rev-label', default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.rev:
+        _generate_at_rev(args.rev, args.out)
+        return
+    torch.set_num_threads(1)
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmseg')
+    record = make_golden()
+    record['rev'] = args.rev_label or 'working tree'
+    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
+    torch.save(record, args.out)
+    print(f'wrote {args.out} from {record["rev"]}: '
+          f'{len(record["terms"])} terms, {len(record["grads"])} grads')
+
+
+if __name__ == '__main__':
+    sys.path.insert(0, TESTS)
+    main()
