@@ -200,7 +200,7 @@ class DualStudentSegmentor(DualStudentInferenceMixin, BaseSegmentor):
         high_thr = self._image_thresholds(cls_labels)
 
         outs = [s(weak) for s in self.students]
-        cams = [self._train_cams(s, weak, o)
+        cams = [self._train_cams(s, weak, o, cls_labels)
                 for s, o in zip(self.students, outs)]
         visuals = self._start_visuals(weak, cams, cls_labels)
         losses = self._cls_ptc_disc_losses(outs, cams, cls_labels, img_box,
@@ -232,13 +232,15 @@ class DualStudentSegmentor(DualStudentInferenceMixin, BaseSegmentor):
         losses['thr_image'] = high_thr.mean().detach()
         return losses
 
-    def _train_cams(self, student: torch.nn.Module, weak: Tensor,
-                    out: dict) -> Tuple[Tensor, Tensor]:
+    def _train_cams(self, student: torch.nn.Module, weak: Tensor, out: dict,
+                    cls_labels: Tensor) -> Tuple[Tensor, Tensor]:
         """Multi-scale ``(cam, cam_aux)`` of one student (no grad). With
         ``train_cfg.reuse_scale1_cam`` the un-flipped scale-1.0 CAMs come
         from the training forward's features instead of a second pass: the
         same numbers (CAMs are made before the optimizer step, and the
-        configs use no dropout or drop-path), a fifth fewer CAM passes."""
+        configs use no dropout or drop-path), a fifth fewer CAM passes.
+        Only the classes of the batch's images are upsampled and merged
+        (every loss multiplies the others by 0)."""
         precomputed = None
         if self.train_cfg['reuse_scale1_cam']:
             with torch.no_grad():
@@ -246,7 +248,8 @@ class DualStudentSegmentor(DualStudentInferenceMixin, BaseSegmentor):
                     out['feat_aux'].detach(), out['feat'].detach())
         with torch.no_grad():
             return multi_scale_cam(student.cams, weak,
-                                   self.train_cfg['cam_scales'], precomputed)
+                                   self.train_cfg['cam_scales'], precomputed,
+                                   classes=cls_labels)
 
     def _start_visuals(self, weak: Tensor, cams: List[tuple],
                        cls_labels: Tensor) -> Optional[dict]:

@@ -190,3 +190,37 @@ def test_label_to_aff_mask_three_tokens():
     # A (B, h, w) label is flattened row-major.
     grid = label_to_aff_mask(label.view(2, 1, 3))
     assert torch.equal(grid, mask)
+
+
+def _random_cam_fn(num_classes: int):
+    """A fixed random 1x1 projection to C maps at stride 4 (raw, signed)."""
+    g = torch.Generator().manual_seed(3)
+    weight = torch.randn(2 * num_classes, 3, 1, 1, generator=g)
+
+    def cam_fn(x):
+        maps = F.conv2d(F.avg_pool2d(x, 4), weight)
+        return maps[:, :num_classes], maps[:, num_classes:]
+
+    return cam_fn
+
+
+def test_multi_scale_cam_classes_skip_absent_maps_exactly():
+    """With ``classes`` the maps of classes present in some image equal
+    the full run's (to float rounding: the CPU's bilinear kernel
+    vectorises differently with the channel count), the others are 0;
+    precomputed scale-1 maps give the same."""
+    x = torch.randn(2, 3, 32, 32)
+    cam_fn = _random_cam_fn(5)
+    classes = torch.tensor([[1., 0., 0., 1., 0.], [0., 0., 0., 1., 1.]])
+    full = multi_scale_cam(cam_fn, x)
+    subset = multi_scale_cam(cam_fn, x, classes=classes)
+    reused = multi_scale_cam(cam_fn, x, precomputed=cam_fn(x),
+                             classes=classes)
+    kept = [0, 3, 4]
+    for f, s, r in zip(full, subset, reused):
+        torch.testing.assert_close(s[:, kept], f[:, kept], rtol=1e-6,
+                                   atol=1e-6)
+        assert torch.equal(r, s)
+        assert s[:, [1, 2]].abs().max() == 0
+    with pytest.raises(ValueError, match='classes must be'):
+        multi_scale_cam(cam_fn, x, classes=classes[:, :3])
