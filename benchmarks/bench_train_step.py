@@ -189,7 +189,7 @@ def _dupl_step(model, optim_wrapper, batch: dict,
     optim_wrapper.update_params(loss)
     end = time.perf_counter()
     times = dict(timer.times)
-    times['loss'] = float(loss)
+    times['loss'] = loss.item()
     times['forward (rest)'] = mid - start - sum(
         v for k, v in times.items() if k in STAGES)
     times['backward + step'] = end - mid
