@@ -14,8 +14,8 @@ from torch import Tensor
 from mmseg_dupl.utils.homography import warp_by_homography
 from ..losses.functional import (balanced_seg_loss, consistency_loss,
                                  multilabel_cls_loss, per_pixel_ce, ptc_loss)
-from ..utils.cam import (cam_to_label, label_to_aff_mask, multi_scale_cam,
-                         scale_img_box)
+from ..utils.cam import (autocast_cam_fn, cam_to_label, label_to_aff_mask,
+                         multi_scale_cam, scale_img_box)
 from ..utils.gmm import filter_noisy_labels, gmm_noise_mask
 from ..utils.loss_schedule import (current_iter, piecewise_weight,
                                    validate_weight_schedules)
@@ -45,6 +45,9 @@ DEFAULT_TRAIN_CFG = dict(
     # Take the scale-1.0 un-flipped CAMs from the training forward (the
     # reference recomputes them; identical numbers).
     reuse_scale1_cam=True,
+    # Optional speed switch: the CAM passes under autocast ('bfloat16' or
+    # 'float16'); None keeps them in the training precision (official).
+    cam_autocast=None,
     # Spec 4.1 quirk: the 448-pixel img_box is applied to the token grid.
     fix_token_box=False,
     # Images over which the ratio-normalised losses are pooled; None pools
@@ -143,6 +146,10 @@ class DualStudentSegmentor(DualStudentInferenceMixin, BaseSegmentor):
             if not 0. <= float(cfg[key]) <= 1.:
                 raise ValueError(f'model.train_cfg.{key} must be in [0, 1], '
                                  f'got {cfg[key]}')
+        if cfg['cam_autocast'] not in (None, 'bfloat16', 'float16'):
+            raise ValueError("model.train_cfg.cam_autocast must be None, "
+                             f"'bfloat16' or 'float16', got "
+                             f"{cfg['cam_autocast']!r}")
         if cfg['low_thr'] > cfg['high_thr']:
             raise ValueError('model.train_cfg.low_thr must not exceed '
                              'model.train_cfg.high_thr')
@@ -246,8 +253,10 @@ class DualStudentSegmentor(DualStudentInferenceMixin, BaseSegmentor):
             with torch.no_grad():
                 precomputed = student.cams_from_features(
                     out['feat_aux'].detach(), out['feat'].detach())
+        cam_fn = autocast_cam_fn(student.cams, weak.device.type,
+                                 self.train_cfg['cam_autocast'])
         with torch.no_grad():
-            return multi_scale_cam(student.cams, weak,
+            return multi_scale_cam(cam_fn, weak,
                                    self.train_cfg['cam_scales'], precomputed,
                                    classes=cls_labels)
 

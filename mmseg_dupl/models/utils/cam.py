@@ -41,6 +41,37 @@ def normalize_cam(cam: Tensor, eps: float = 1e-5) -> Tensor:
     return cam / (cam.amax(dim=(2, 3), keepdim=True) + eps)
 
 
+def autocast_cam_fn(cam_fn: CamFn, device_type: str,
+                    dtype: Optional[str]) -> CamFn:
+    """``cam_fn`` run under ``torch.autocast(device_type, dtype)``.
+
+    The optional speed switch ``train_cfg.cam_autocast``: only the CAM
+    passes in half precision (their outputs are made fp32 again by the
+    merge, which is an fp32 island). Changes the CAMs by half-precision
+    rounding (see benchmarks/RESULTS.md for the measured effect).
+
+    Args:
+        cam_fn (Callable): ``cam_fn(x) -> (cam, cam_aux)``.
+        device_type (str): ``'cuda'`` or ``'cpu'``.
+        dtype (str, optional): ``'bfloat16'`` or ``'float16'``; None
+            returns ``cam_fn`` unchanged.
+
+    Returns:
+        Callable: The wrapped function.
+    """
+    if dtype is None:
+        return cam_fn
+    if dtype not in ('bfloat16', 'float16'):
+        raise ValueError("cam: cam_autocast must be None, 'bfloat16' or "
+                         f"'float16', got {dtype!r}")
+
+    def autocast_fn(x: Tensor) -> Tuple[Tensor, Tensor]:
+        with torch.autocast(device_type, dtype=getattr(torch, dtype)):
+            return cam_fn(x)
+
+    return autocast_fn
+
+
 def resize_for_scale(inputs: Tensor, scale: float) -> Tensor:
     """Resize a batch for one CAM scale (scale 1.0 returns ``inputs``).
 

@@ -3,9 +3,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmseg_dupl.models.utils.cam import (box_mask, cam_to_label,
-                                         label_to_aff_mask, multi_scale_cam,
-                                         normalize_cam, scale_img_box)
+from mmseg_dupl.models.utils.cam import (autocast_cam_fn, box_mask,
+                                         cam_to_label, label_to_aff_mask,
+                                         multi_scale_cam, normalize_cam,
+                                         scale_img_box)
 
 IGN = 255
 
@@ -224,3 +225,23 @@ def test_multi_scale_cam_classes_skip_absent_maps_exactly():
         assert s[:, [1, 2]].abs().max() == 0
     with pytest.raises(ValueError, match='classes must be'):
         multi_scale_cam(cam_fn, x, classes=classes[:, :3])
+
+
+def test_autocast_cam_fn_runs_the_passes_in_half_precision():
+    seen = []
+
+    def cam_fn(x):
+        out = x.flatten(1) @ torch.ones(x[0].numel(), 2)
+        seen.append(out.dtype)
+        return out[:, :, None, None], out[:, :, None, None]
+
+    x = torch.randn(2, 3, 4, 4)
+    assert autocast_cam_fn(cam_fn, 'cpu', None) is cam_fn
+    autocast_cam_fn(cam_fn, 'cpu', 'bfloat16')(x)
+    cam_fn(x)
+    assert seen == [torch.bfloat16, torch.float32]
+    cam, _ = multi_scale_cam(autocast_cam_fn(cam_fn, 'cpu', 'bfloat16'), x,
+                             scales=(1.0, ))
+    assert cam.dtype == torch.float32  # the merge is an fp32 island
+    with pytest.raises(ValueError, match='cam_autocast'):
+        autocast_cam_fn(cam_fn, 'cpu', 'float64')
