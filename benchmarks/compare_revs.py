@@ -10,7 +10,8 @@ model from the same seed and its tree's config, warms up, then the parent
 asks them for one iteration at a time, A, B, A, B, ..., on the same
 batches, so that the load of other jobs on a shared machine falls on both
 alike. Reported: per-tree median, min, max and inter-quartile range of the
-iteration time, the median of the per-pair ratios B / A, the loss of the
+iteration time (wall) and the median CPU time of the process, the median
+of the per-pair ratios B / A of both, the loss of the
 first (warm-up) iteration of each (the same model, weights and batch,
 before any optimizer step: a numerics check) and each child's peak RSS.
 """
@@ -143,14 +144,17 @@ def report(res: dict, description: str, stages: List[str]) -> str:
         totals = [s['total'] for s in steps]
         rows.append([
             label, f'{median(totals):.3f}', f'{min(totals):.3f}',
-            f'{max(totals):.3f}', _quartiles(totals)
+            f'{max(totals):.3f}', _quartiles(totals),
+            f'{median([s["cpu"] for s in steps]):.3f}'
         ] + [f'{median([s.get(k, 0.) for s in steps]):.3f}' for k in stages]
                     + [f'{res["rss_peak"][key]:.0f}'])
     ratios = [o['total'] / c['total'] for c, o in zip(cur, old)]
+    cpu_ratios = [o['cpu'] / c['cpu'] for c, o in zip(cur, old)]
     loss = res['first_loss']
     loss_diff = abs(loss['current'] - loss['rev']) / abs(loss['rev'])
     table = markdown_table(
-        ['tree', 'median s/iter', 'min', 'max', 'IQR'] +
+        ['tree', 'median s/iter (wall)', 'min', 'max', 'IQR',
+         'median CPU s/iter'] +
         [f'{k} (median s)' for k in stages] + ['peak RSS (MiB)'], rows)
     return (
         f'{description}, {len(cur)} alternating pairs (A/B order swapped '
@@ -159,6 +163,9 @@ def report(res: dict, description: str, stages: List[str]) -> str:
         f'{median(ratios):.2f}x (min {min(ratios):.2f}, max '
         f'{max(ratios):.2f}); this tree takes '
         f'{1 - median(ratios) ** -1:.1%} less time per iteration.** '
+        f'Per-pair ratio of CPU time (this process only, less moved by '
+        f'other jobs): median {median(cpu_ratios):.2f}x (min '
+        f'{min(cpu_ratios):.2f}, max {max(cpu_ratios):.2f}). '
         f'Numerics: total loss of the first (warm-up) iteration, same '
         f'seed, weights and batch: {loss["current"]:.7g} vs '
         f'{loss["rev"]:.7g} (relative difference {loss_diff:.1e}).')
