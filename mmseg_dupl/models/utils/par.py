@@ -45,8 +45,29 @@ def neighbor_windows(dilations: Sequence[int]) -> List[Tuple[int, int]]:
             for dy, dx in NEIGHBOR_OFFSETS]
 
 
-def dilated_neighbors(x: Tensor, dilations: Sequence[int]) -> Tensor:
-    """Gather the 8 dilated neighbours of every pixel, replicate-padded.
+def _fill_replicate_border_(padded: Tensor, pad: int) -> Tensor:
+    """Fill the ``pad``-wide border of ``padded`` (B, C, H + 2p, W + 2p)
+    from its centre in place, as ``F.pad(mode='replicate')`` would (the
+    same values: plain copies), without allocating (and about 10x faster
+    than the CPU's replicate-pad kernel)."""
+    h, w = padded.shape[-2] - 2 * pad, padded.shape[-1] - 2 * pad
+    rows = slice(pad, pad + h)
+    padded[..., rows, :pad] = padded[..., rows, pad:pad + 1]
+    padded[..., rows, pad + w:] = padded[..., rows, pad + w - 1:pad + w]
+    padded[..., :pad, :] = padded[..., pad:pad + 1, :]
+    padded[..., pad + h:, :] = padded[..., pad + h - 1:pad + h, :]
+    return padded
+
+
+def _windows_of(padded: Tensor, dilations: Sequence[int], h: int,
+                w: int) -> List[Tensor]:
+    return [padded[..., t:t + h, l:l + w]
+            for t, l in neighbor_windows(dilations)]
+
+
+def neighbor_views(x: Tensor, dilations: Sequence[int]) -> List[Tensor]:
+    """The 8 dilated neighbour maps of every pixel, replicate-padded, as
+    views of one padded tensor (no copies).
 
     One replicate pad by the largest dilation serves every dilation: a
     wider replicate pad repeats the same border values, so each window is
@@ -59,13 +80,28 @@ def dilated_neighbors(x: Tensor, dilations: Sequence[int]) -> Tensor:
             the map (replicate padding).
 
     Returns:
+        list[Tensor]: 8 * len(dilations) views (B, C, H, W),
+        dilation-major.
+    """
+    _check_dilations(dilations)
+    pad = max(dilations)
+    h, w = x.shape[-2:]
+    padded = x.new_empty(*x.shape[:-2], h + 2 * pad, w + 2 * pad)
+    padded[..., pad:pad + h, pad:pad + w] = x
+    return _windows_of(_fill_replicate_border_(padded, pad), dilations, h, w)
+
+
+def dilated_neighbors(x: Tensor, dilations: Sequence[int]) -> Tensor:
+    """``neighbor_views`` stacked: shape (B, C, 8 * len(dilations), H, W).
+
+    Args:
+        x (Tensor): Maps, shape (B, C, H, W).
+        dilations (Sequence[int]): Dilations, as in ``neighbor_views``.
+
+    Returns:
         Tensor: Shape (B, C, 8 * len(dilations), H, W), dilation-major.
     """
-    h, w = x.shape[-2:]
-    windows = neighbor_windows(dilations)
-    padded = F.pad(x, [max(dilations)] * 4, mode='replicate')
-    return torch.stack(
-        [padded[..., t:t + h, l:l + w] for t, l in windows], dim=2)
+    return torch.stack(neighbor_views(x, dilations), dim=2)
 
 
 def neighbor_distances(dilations: Sequence[int],
@@ -86,14 +122,18 @@ def neighbor_distances(dilations: Sequence[int],
     return torch.cat([unit * d for d in dilations])
 
 
-def _neighbor_std(neighbors: Tensor) -> Tensor:
-    """Unbiased std over the neighbour dim 2, keepdim: ``torch.std``'s
-    value by the two-pass formula (within 1e-6 relative), about 2.5x
-    faster on the CPU than ``std`` over a middle dim."""
-    centred = neighbors - neighbors.mean(dim=2, keepdim=True)
-    count = neighbors.shape[2] - 1
-    var = centred.square_().sum(dim=2, keepdim=True) / count
-    return var.sqrt_()
+def _neighbor_std(views: List[Tensor]) -> Tensor:
+    """Unbiased std over the neighbour views, (B, C, H, W): ``torch.std``'s
+    value by the two-pass formula, accumulated view by view (within 1e-6
+    relative; no (B, C, 8D, H, W) stack)."""
+    total = views[0] + views[1]
+    for view in views[2:]:
+        total += view
+    mean = total / len(views)
+    squares = (views[0] - mean).square_()
+    for view in views[1:]:
+        squares += (view - mean).square_()
+    return (squares / (len(views) - 1)).sqrt_()
 
 
 def par_affinity(image: Tensor,
@@ -120,14 +160,16 @@ def par_affinity(image: Tensor,
     if image.dim() != 4:
         raise ValueError('par: image must be (B, 3, H, W), got '
                          f'{tuple(image.shape)}')
-    neighbors = dilated_neighbors(image, dilations)
-    diff = (neighbors - image.unsqueeze(2)).abs()
-    aff = -(diff / (_neighbor_std(neighbors) + 1e-8) / w1)**2
-    aff = aff.mean(dim=1, keepdim=True)
+    views = neighbor_views(image, dilations)
+    std = _neighbor_std(views) + 1e-8
+    # (B, 8D, H, W), one neighbour at a time: no (B, 3, 8D, H, W) stack
+    aff = torch.stack(
+        [(-((v - image).abs_() / std / w1)**2).mean(dim=1) for v in views],
+        dim=1)
     dist = neighbor_distances(dilations, image.device).to(image.dtype)
-    dist = dist.view(1, 1, -1, 1, 1)
-    pos_aff = -(dist / (dist.std(dim=2, keepdim=True) + 1e-8) / w1)**2
-    return aff.softmax(dim=2) + w2 * pos_aff.softmax(dim=2)
+    dist = dist.view(1, -1, 1, 1)
+    pos_aff = -(dist / (dist.std(dim=1, keepdim=True) + 1e-8) / w1)**2
+    return (aff.softmax(dim=1) + w2 * pos_aff.softmax(dim=1)).unsqueeze(1)
 
 
 def par_propagate(probs: Tensor, affinity: Tensor, dilations: Sequence[int],
@@ -149,21 +191,27 @@ def par_propagate(probs: Tensor, affinity: Tensor, dilations: Sequence[int],
     Returns:
         Tensor: Propagated maps, shape (B, K, H, W).
     """
-    h, w = probs.shape[-2:]
-    windows = neighbor_windows(dilations)
-    if affinity.shape[2] != len(windows):
+    if affinity.shape[2] != 8 * len(dilations):
         raise ValueError(f'par: affinity has {affinity.shape[2]} '
                          f'neighbours, dilations {tuple(dilations)} give '
-                         f'{len(windows)}')
+                         f'{8 * len(dilations)}')
     weights = affinity.unbind(dim=2)  # 8D x (B, 1, H, W)
-    pad = [max(dilations)] * 4
-    for _ in range(num_iter):
-        padded = F.pad(probs, pad, mode='replicate')
-        (top, left), rest = windows[0], windows[1:]
-        probs = padded[..., top:top + h, left:left + w] * weights[0]
-        for (top, left), weight in zip(rest, weights[1:]):
-            probs.addcmul_(padded[..., top:top + h, left:left + w], weight)
-    return probs
+    pad = max(dilations)
+    h, w = probs.shape[-2:]
+    # Two padded buffers, written in turn: each step accumulates into the
+    # centre of the other one, then fills its border (no allocations).
+    buffers = [probs.new_empty(*probs.shape[:-2], h + 2 * pad, w + 2 * pad)
+               for _ in range(2)]
+    centre = buffers[0][..., pad:pad + h, pad:pad + w]
+    centre.copy_(probs)
+    for step in range(num_iter):
+        views = _windows_of(
+            _fill_replicate_border_(buffers[step % 2], pad), dilations, h, w)
+        centre = buffers[(step + 1) % 2][..., pad:pad + h, pad:pad + w]
+        torch.mul(views[0], weights[0], out=centre)
+        for view, weight in zip(views[1:], weights[1:]):
+            centre.addcmul_(view, weight)
+    return centre.contiguous()
 
 
 @fp32_island

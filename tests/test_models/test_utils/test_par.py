@@ -167,5 +167,38 @@ def test_dilated_neighbors_one_pad_equals_a_pad_per_dilation():
 def test_neighbor_std_matches_torch_std():
     neighbors = torch.rand(2, 3, 48, 11, 13)
     torch.testing.assert_close(
-        _neighbor_std(neighbors.clone()),
-        neighbors.std(dim=2, keepdim=True), rtol=1e-6, atol=1e-7)
+        _neighbor_std(list(neighbors.unbind(dim=2))),
+        neighbors.std(dim=2), rtol=1e-6, atol=1e-7)
+
+
+def _stacked_affinity(image, dilations, w1=0.3, w2=0.01):
+    """The earlier (stacked, torch.std) affinity."""
+    neighbors = dilated_neighbors(image, dilations)
+    diff = (neighbors - image.unsqueeze(2)).abs()
+    std = neighbors.std(dim=2, keepdim=True)
+    aff = (-(diff / (std + 1e-8) / w1)**2).mean(dim=1, keepdim=True)
+    rho = neighbor_distances(dilations).view(1, 1, -1, 1, 1)
+    pos = -(rho / (rho.std(dim=2, keepdim=True) + 1e-8) / w1)**2
+    return aff.softmax(dim=2) + w2 * pos.softmax(dim=2)
+
+
+def test_par_affinity_equals_stacked_formula():
+    torch.manual_seed(1)
+    image = torch.rand(2, 3, 20, 17)
+    dilations = (1, 2, 4, 8, 12, 24)
+    torch.testing.assert_close(
+        par_affinity(image, dilations), _stacked_affinity(image, dilations),
+        rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize('num_iter', [0, 1, 2, 3])
+def test_par_propagate_buffers_for_any_step_count(num_iter):
+    torch.manual_seed(2)
+    image = torch.rand(1, 3, 9, 8)
+    probs = torch.rand(1, 3, 9, 8)
+    affinity = par_affinity(image, (1, 3))
+    out = par_propagate(probs, affinity, (1, 3), num_iter)
+    torch.testing.assert_close(
+        out, _stacked_propagate(probs, affinity, (1, 3), num_iter),
+        rtol=1e-5, atol=0)
+    assert out.is_contiguous()
