@@ -134,3 +134,26 @@ def test_convert_tool_writes_a_loadable_checkpoint(tmp_path):
     out = torch.load(dst)['state_dict']
     assert 'backbone.layers.3.ffn.layers.1.weight' in out
     assert not any(k.startswith('backbone.head') for k in out)
+
+
+def test_resized_position_table_is_cached_while_unchanged():
+    vit = DuPLVisionTransformer(
+        arch=dict(embed_dims=DIM, num_layers=1, num_heads=HEADS,
+                  feedforward_channels=32),
+        img_size=32, patch_size=PATCH, out_indices=(0, ), init_cfg=None)
+    x = torch.randn(1, 3, 48, 48)  # 6x6 tokens, table 4x4
+    first = vit.resized_pos_embed((6, 6))
+    assert vit.resized_pos_embed((6, 6)) is first  # cached
+    uncached = vit._resize_pos_embed((6, 6))
+    assert torch.equal(first, uncached)
+    with torch.inference_mode():
+        vit(x)  # a CAM pass reuses it, and training may use it after
+    assert not vit.resized_pos_embed((6, 6)).is_inference()
+    with torch.no_grad():
+        vit.pos_embed.add_(1.)  # e.g. a checkpoint load: recomputed
+    assert torch.equal(vit.resized_pos_embed((6, 6)),
+                       vit._resize_pos_embed((6, 6)))
+    assert not torch.equal(vit.resized_pos_embed((6, 6)), first)
+    vit.pos_embed.requires_grad = True  # a trained table is never cached
+    out = vit.resized_pos_embed((6, 6))
+    assert out.requires_grad and out is not vit.resized_pos_embed((6, 6))
