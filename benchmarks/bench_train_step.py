@@ -2,10 +2,12 @@
 """Time of one DuPL training iteration on the CPU, split by stage, against
 supervised training of the same network, with peak memory.
 
-Configs: ``toy`` (configs/dupl_vit-tiny_toy.py, batch 4 at 128, toy data)
-and ``deit`` (configs/dupl_vit-b_voc.py, DeiT-B/16 at 448, batch 1,
-``init_cfg=None``, synthetic 448 batches). All stages are on: the
-iteration is a phase-C one (seg labels, GMM filter, consistency).
+Configs: ``toy`` (configs/dupl_vit-tiny_toy.py, batch 4 at 128, toy data),
+``deit-tiny`` (configs/dupl_vit-b_voc.py with DeiT-tiny/16 students, batch
+2 at 224, synthetic batches) and ``deit`` (configs/dupl_vit-b_voc.py,
+DeiT-B/16 at 448, batch 1, synthetic 448 batches); ``init_cfg=None`` (random
+init, no download). All stages are on: the iteration is a phase-C one (seg
+labels, GMM filter, consistency).
 
 Each measurement runs in its own process (peak RSS = ``ru_maxrss``):
 
@@ -15,24 +17,26 @@ Each measurement runs in its own process (peak RSS = ``ru_maxrss``):
   + AdamW step;
   plus the official loop's discarded ``need_sp`` forward (both students
   on the 2B concatenation of weak and strong views, spec 2.4), which this
-  segmentor does not run. Alternating with those iterations, the same
-  iteration with the proposed reuse of the scale-1.0 CAM (monkeypatched
-  here): the training forward runs first and its features give the
-  un-flipped scale-1.0 CAMs, so ``multi_scale_cam`` runs the scale-1.0
-  flipped half only; and the numerics check: max abs difference of the
-  CAMs with and without reuse.
+  segmentor does not run.
 - ``supervised``: mmseg ``EncoderDecoder`` with the same backbone and
   LargeFOV head, trained with pixel labels (CE), same batch and optimizer.
 - ``data``: the training dataloader (the config's pipeline on the toy
   images, ``num_workers=0``) plus the data preprocessor, per batch.
 
+``--compare REV`` instead times the ``dupl`` iteration of this tree and of
+commit REV side by side, alternating in one process pair
+(``compare_revs.py``), and reports the ratio. ``--profile`` prints a
+``torch.profiler`` table of one iteration (top operators by self time).
+
     .venv/bin/python benchmarks/bench_train_step.py --config toy
     .venv/bin/python benchmarks/bench_train_step.py --config deit
+    .venv/bin/python benchmarks/bench_train_step.py --config deit-tiny \
+        --compare fa94434 --iters 8
 """
 import argparse
-import contextlib
 import copy
 import json
+import os
 import sys
 import time
 from collections import defaultdict
@@ -41,18 +45,21 @@ from typing import Callable, Dict, List, Tuple
 import numpy as np
 import torch
 import torch.nn.functional as F
+import compare_revs
 from common import (REPO, append_section, machine_info, markdown_table,
                     median, peak_rss_mib, run_child, set_threads)
 
 CONFIGS = {
     'toy': dict(
         file='configs/dupl_vit-tiny_toy.py', batch=4, crop=128,
-        phase_c_iter=400, warmup=1, iters=5, numerics_students=2,
-        numerics_scales=None),
+        phase_c_iter=400, warmup=1, iters=5),
+    'deit-tiny': dict(
+        file='configs/dupl_vit-b_voc.py', batch=2, crop=224,
+        phase_c_iter=10000, warmup=1, iters=5,
+        arch=dict(name='deit-tiny', embed_dims=192)),
     'deit': dict(
         file='configs/dupl_vit-b_voc.py', batch=1, crop=448,
-        phase_c_iter=10000, warmup=0, iters=1, numerics_students=1,
-        numerics_scales=(1.0, )),
+        phase_c_iter=10000, warmup=0, iters=1),
 }
 TOY_DATA = 'data/toy_voc'
 STAGES = ('cam', 'pseudo labels (PAR)', 'gmm filter', 'forward (rest)',
@@ -63,11 +70,17 @@ STAGES = ('cam', 'pseudo labels (PAR)', 'gmm filter', 'forward (rest)',
 # ---------------------------------------------------------------------------
 
 
-def _load_cfg(name: str):
+def _load_cfg(name: str, tree: str = REPO):
+    """The config of ``tree`` (this repository or a compared commit)."""
     from mmengine.config import Config
     spec = CONFIGS[name]
-    cfg = Config.fromfile(f'{REPO}/{spec["file"]}')
-    cfg.model.student.backbone.init_cfg = None  # no weights download
+    cfg = Config.fromfile(f'{tree}/{spec["file"]}')
+    student = cfg.model.student
+    student.backbone.init_cfg = None  # no weights download
+    if 'arch' in spec:  # smaller students in the same config
+        student.backbone.arch = spec['arch']['name']
+        student.in_channels = student.decode_head.in_channels = \
+            spec['arch']['embed_dims']
     return cfg, spec
 
 
@@ -129,11 +142,9 @@ class StageTimer:
 
     def __init__(self) -> None:
         self.times: Dict[str, float] = defaultdict(float)
-        self.moved = 0.  # training forward run inside the CAM stage
 
     def reset(self) -> None:
         self.times.clear()
-        self.moved = 0.
 
     def wrap(self, name: str, fn: Callable) -> Callable:
 
@@ -172,6 +183,7 @@ def _dupl_step(model, optim_wrapper, batch: dict,
     """One training iteration: its stage times (s) and its inputs."""
     timer.reset()
     data = model.data_preprocessor(batch, True)
+    cpu_start = time.process_time()
     start = time.perf_counter()
     losses = model(**data, mode='loss')
     loss, _ = model.parse_losses(losses)
@@ -179,10 +191,12 @@ def _dupl_step(model, optim_wrapper, batch: dict,
     optim_wrapper.update_params(loss)
     end = time.perf_counter()
     times = dict(timer.times)
-    # With CAM reuse the training forward runs inside the CAM stage:
-    # count it with the rest of the forward, as without reuse.
-    times['cam'] -= timer.moved
-    times['forward (rest)'] = mid - start - sum(times.values())
+    # CPU time of this process: what the iteration costs, much less
+    # moved than wall time by other jobs on a shared machine
+    times['cpu'] = time.process_time() - cpu_start
+    times['loss'] = loss.item()
+    times['forward (rest)'] = mid - start - sum(
+        v for k, v in times.items() if k in STAGES)
     times['backward + step'] = end - mid
     times['total'] = end - start
     return times, data
@@ -198,107 +212,6 @@ def _need_sp_forward(model, data: dict) -> float:
     for student in model.students:
         student(torch.cat([weak, strong]))
     return time.perf_counter() - start
-
-
-# --- the proposed scale-1.0 CAM reuse, monkeypatched -----------------------
-
-
-def multi_scale_cam_reuse(cam_fn, inputs, scales, precomputed):
-    """``multi_scale_cam`` with a ``precomputed`` argument: the raw
-    ``(cam, cam_aux)`` of the un-flipped scale-1.0 inputs (B, C, h, w),
-    e.g. ``student.cams_from_features`` of the training forward. Only
-    ``flip(x)`` then goes through ``cam_fn`` at scale 1.0. The proposed
-    change to ``models/utils/cam.py::multi_scale_cam``."""
-    from mmseg_dupl.models.utils.cam import (merge_flipped_cam,
-                                             normalize_cam,
-                                             resize_for_scale)
-    b, _, h, w = inputs.shape
-    cams, cams_aux = [], []
-    with torch.no_grad():
-        for scale in scales:
-            x = resize_for_scale(inputs, scale)
-            if scale == 1.0 and precomputed is not None:
-                flipped = cam_fn(x.flip(-1))
-                cam, cam_aux = (torch.cat([p, f])
-                                for p, f in zip(precomputed, flipped))
-            else:
-                cam, cam_aux = cam_fn(torch.cat([x, x.flip(-1)], dim=0))
-            cams.append(merge_flipped_cam(cam, b, (h, w)))
-            cams_aux.append(merge_flipped_cam(cam_aux, b, (h, w)))
-        return (normalize_cam(torch.stack(cams).sum(0)),
-                normalize_cam(torch.stack(cams_aux).sum(0)))
-
-
-@contextlib.contextmanager
-def scale1_cam_reuse(timer: StageTimer):
-    """Within the block, each student's training forward runs first, inside
-    the CAM stage (grad on), and is handed to the segmentor's ``s(weak)``
-    call; its features give the scale-1.0 CAMs. What the segmentor change
-    would do: forward first, then ``multi_scale_cam(..., precomputed=
-    s.cams_from_features(feat_aux, feat))``, ``DuPLStudent.forward`` also
-    returning ``feat_aux``."""
-    from mmseg_dupl.models.segmentors import dual_student_segmentor as seg
-    from mmseg_dupl.models.students.dupl_student import DuPLStudent
-    saved = seg.multi_scale_cam, DuPLStudent.forward
-    original_forward = DuPLStudent.forward
-    cache = {}
-
-    def forward_with_feats(student, inputs):
-        feats = {}
-        extract = student.extract_feat
-
-        def capture(x):
-            feats['out'] = extract(x)
-            return feats['out']
-
-        student.extract_feat = capture
-        try:
-            out = original_forward(student, inputs)
-        finally:
-            del student.extract_feat
-        return out, feats['out']
-
-    def forward(student, inputs, with_seg=True):
-        entry = cache.pop(id(student), None)
-        if entry is not None and entry[0] is inputs and with_seg:
-            return entry[1]
-        return original_forward(student, inputs, with_seg)
-
-    def cams(cam_fn, inputs, scales):
-        student = cam_fn.__self__
-        start = time.perf_counter()
-        out, (feat_aux, feat) = forward_with_feats(student, inputs)
-        timer.moved += time.perf_counter() - start
-        cache[id(student)] = (inputs, out)
-        with torch.no_grad():
-            pre = student.cams_from_features(feat_aux.detach(),
-                                             feat.detach())
-        return multi_scale_cam_reuse(cam_fn, inputs, scales, pre)
-
-    seg.multi_scale_cam = timer.wrap('cam', cams)
-    DuPLStudent.forward = forward
-    try:
-        yield
-    finally:
-        seg.multi_scale_cam, DuPLStudent.forward = saved
-
-
-def _reuse_numerics(model, data: dict, students: int, scales) -> float:
-    """Max abs difference of (cam, cam_aux) with and without reuse over
-    the first ``students`` students, on one batch. ``scales`` defaults to
-    the training ones; only scale 1.0 changes (the DeiT-B run checks that
-    one alone, to stay short)."""
-    from mmseg_dupl.models.utils.cam import multi_scale_cam
-    weak = data['inputs']['weak']
-    scales = scales or model.train_cfg['cam_scales']
-    diffs = []
-    with torch.no_grad():
-        for student in model.students[:students]:
-            ref = multi_scale_cam(student.cams, weak, scales)
-            pre = student.cams_from_features(*student.extract_feat(weak))
-            new = multi_scale_cam_reuse(student.cams, weak, scales, pre)
-            diffs += [float((r - n).abs().max()) for r, n in zip(ref, new)]
-    return max(diffs)
 
 
 def _cheap_warmup(model, optim_wrapper, batch: dict) -> None:
@@ -317,45 +230,72 @@ def _cheap_warmup(model, optim_wrapper, batch: dict) -> None:
 
 
 def child_dupl(name: str, iters: int, warmup: int) -> dict:
-    """DuPL iterations with and without CAM reuse, alternating (reuse
-    first, so any warm-up cost left falls on the reuse variant)."""
+    """DuPL phase-C iterations, each on a new batch."""
     cfg, spec = _load_cfg(name)
     model, optim_wrapper = _build_dupl(cfg, spec['phase_c_iter'])
     rss_built = peak_rss_mib()
     timer = StageTimer()
     batches = _batches(cfg, spec, name)
-    max_abs_diff = _reuse_numerics(
-        model, model.data_preprocessor(next(batches), True),
-        spec['numerics_students'], spec['numerics_scales'])
     _install_stage_timers(timer)
     if warmup == 0:
         _cheap_warmup(model, optim_wrapper, next(batches))
-    steps, reuse, need_sp = [], [], []
+    steps, need_sp = [], []
     for i in range(warmup + iters):
-        batch = next(batches)  # the same batch for both variants
-        with scale1_cam_reuse(timer):
-            times, _ = _dupl_step(model, optim_wrapper, batch, timer)
-        if i >= warmup:
-            reuse.append(times)
-        times, data = _dupl_step(model, optim_wrapper, batch, timer)
+        times, data = _dupl_step(model, optim_wrapper, next(batches), timer)
         if i >= warmup:
             steps.append(times)
             need_sp.append(_need_sp_forward(model, data))
-    return dict(steps=steps, reuse=reuse, need_sp=need_sp,
-                max_abs_diff=max_abs_diff, rss_built=rss_built,
+    return dict(steps=steps, need_sp=need_sp, rss_built=rss_built,
                 rss_peak=peak_rss_mib())
+
+
+def serve_dupl(name: str, tree: str, warmup: int):
+    """For ``--compare``: a model of ``tree`` built from seed 0 (torch,
+    numpy and random: the same weights and batches in both trees), warmed
+    up. Returns ``(step, first_loss)``: ``step(i)`` runs the next batch's
+    iteration and returns its stage times; ``first_loss`` is the total
+    loss of the first warm-up iteration (the same model and batch in
+    both trees, before any optimizer step: the numerics check)."""
+    from mmengine.runner import set_random_seed
+    set_random_seed(0)
+    cfg, spec = _load_cfg(name, tree)
+    model, optim_wrapper = _build_dupl(cfg, spec['phase_c_iter'])
+    timer = StageTimer()
+    _install_stage_timers(timer)
+    batches = _batches(cfg, spec, name)
+    first_loss = _dupl_step(model, optim_wrapper, next(batches),
+                            timer)[0]['loss']
+    for _ in range(warmup - 1):
+        _dupl_step(model, optim_wrapper, next(batches), timer)
+    return (lambda index: _dupl_step(model, optim_wrapper, next(batches),
+                                     timer)[0]), first_loss
+
+
+def profile_dupl(name: str, warmup: int, rows: int = 30) -> str:
+    """``torch.profiler`` table (top operators by self CPU time) of one
+    phase-C iteration after ``warmup`` ones."""
+    from torch.profiler import ProfilerActivity, profile
+    step, _ = serve_dupl(name, REPO, warmup)
+    with profile(activities=[ProfilerActivity.CPU],
+                 record_shapes=True) as prof:
+        times = step(0)
+    table = prof.key_averages(group_by_input_shape=True).table(
+        sort_by='self_cpu_time_total', row_limit=rows)
+    stages = ', '.join(f'{k} {v:.3f} s' for k, v in times.items()
+                       if k != 'loss')
+    return f'stages (under the profiler): {stages}\n{table}'
 
 
 # --- supervised baseline and data loading ----------------------------------
 
 
-def _supervised_model(cfg):
+def _supervised_model(cfg, spec: dict):
     """EncoderDecoder with the DuPL student's backbone and LargeFOV head
     (cross-entropy on pixel labels)."""
     from mmseg.registry import MODELS
     student = cfg.model.student
     preprocessor = copy.deepcopy(cfg.model.data_preprocessor.data_preprocessor)
-    crop = CONFIGS['toy' if student.in_channels != 768 else 'deit']['crop']
+    crop = spec['crop']
     preprocessor.size = (crop, crop)
     return MODELS.build(dict(
         type='EncoderDecoder', data_preprocessor=preprocessor,
@@ -384,7 +324,7 @@ def _supervised_batch(spec: dict, num_classes: int, seed: int) -> dict:
 def child_supervised(name: str, iters: int, warmup: int) -> dict:
     from mmengine.optim import build_optim_wrapper
     cfg, spec = _load_cfg(name)
-    model = _supervised_model(cfg)
+    model = _supervised_model(cfg, spec)
     model.train()
     optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
     rss_built = peak_rss_mib()
@@ -435,37 +375,27 @@ def _med(steps: List[dict], key: str) -> float:
 def report(name: str, res: dict, iters: int, warmup: int) -> str:
     spec = CONFIGS[name]
     dupl, sup = res['dupl'], res['supervised']
-    steps, reuse = dupl['steps'], dupl['reuse']
+    steps = dupl['steps']
     data = median(res['data']['times'])
-    total, total_reuse = _med(steps, 'total'), _med(reuse, 'total')
+    total = _med(steps, 'total')
     rows = [[stage, f'{_med(steps, stage):.3f}',
-             f'{_med(steps, stage) / (total + data):.1%}',
-             f'{_med(reuse, stage):.3f}'] for stage in STAGES]
+             f'{_med(steps, stage) / (total + data):.1%}']
+            for stage in STAGES]
     rows.append(['data loading + preprocessing (toy images)', f'{data:.3f}',
-                 f'{data / (total + data):.1%}', f'{data:.3f}'])
-    rows.append(['**iteration**', f'**{total + data:.3f}**', '100%',
-                 f'**{total_reuse + data:.3f}**'])
+                 f'{data / (total + data):.1%}'])
+    rows.append(['**iteration**', f'**{total + data:.3f}**', '100%'])
     sup_total = _med(sup['steps'], 'total')
     need_sp = median(dupl['need_sp'])
     mem = markdown_table(
         ['process', 'RSS after build (MiB)', 'peak RSS (MiB)'],
         [[label, f'{res[k]["rss_built"]:.0f}', f'{res[k]["rss_peak"]:.0f}']
-         for k, label in (('dupl', 'DuPL (both variants)'),
+         for k, label in (('dupl', 'DuPL'),
                           ('supervised', 'supervised EncoderDecoder'))])
-    numerics = ('both students' if spec['numerics_students'] == 2 else
-                'student 1') + (', all CAM scales' if not spec[
-                    'numerics_scales'] else ', scale 1.0 alone')
     return (
-        f'`{spec["file"]}`, batch {spec["batch"]} at {spec["crop"]}x'
-        f'{spec["crop"]} (strong view {int(spec["crop"] * .75)}), phase C '
-        f'(every stage on), {torch.get_num_threads()} torch thread(s), '
-        f'{iters} timed iteration(s) per variant after '
+        f'{_describe(name)}, {iters} timed iteration(s) after '
         + (f'{warmup} warm-up' if warmup else 'a warm-up forward/backward/'
-           'AdamW step') +
-        ' (variants alternate, reuse first), medians. Seconds per '
-        'iteration:\n\n' + markdown_table(
-            ['stage', 'DuPL (s)', 'share', 'with scale-1.0 CAM reuse (s)'],
-            rows) +
+           'AdamW step') + ', medians. Seconds per iteration:\n\n' +
+        markdown_table(['stage', 'DuPL (s)', 'share'], rows) +
         f'\n\n- Supervised `EncoderDecoder` (same backbone + LargeFOV head, '
         f'pixel-label CE, same batch and optimizer): {sup_total:.3f} s '
         f'(forward {_med(sup["steps"], "forward"):.3f}, backward + step '
@@ -474,15 +404,19 @@ def report(name: str, res: dict, iters: int, warmup: int) -> str:
         'CAMs, pseudo labels, GMM, consistency).\n'
         f'- Official `need_sp` discarded double forward (both students on '
         f'2B images, phase C), not run by this segmentor: {need_sp:.3f} s '
-        f'per iteration, {need_sp / total:.1%} of the model step.\n'
-        f'- Scale-1.0 CAM reuse: model step {total:.3f} -> '
-        f'{total_reuse:.3f} s ({1 - total_reuse / total:.1%} saved; CAM '
-        f'stage {_med(steps, "cam"):.3f} -> {_med(reuse, "cam"):.3f} s). '
-        f'Numerics ({numerics}, one batch): max abs difference of the '
-        f'normalised CAMs with and without reuse '
-        f'{dupl["max_abs_diff"]:.2e}.\n\n'
+        f'per iteration, {need_sp / total:.1%} of the model step.\n\n'
         'Peak memory (resident set of each measuring process, imports '
         f'included):\n\n{mem}')
+
+
+def _describe(name: str) -> str:
+    spec = CONFIGS[name]
+    arch = f' with {spec["arch"]["name"]} students' if 'arch' in spec \
+        else ''
+    return (f'`{spec["file"]}`{arch}, batch {spec["batch"]} at '
+            f'{spec["crop"]}x{spec["crop"]} (strong view '
+            f'{int(spec["crop"] * .75)}), phase C (every stage on), random '
+            f'init, {torch.get_num_threads()} torch thread(s)')
 
 
 def main() -> None:
@@ -492,19 +426,41 @@ def main() -> None:
     parser.add_argument('--warmup', type=int, default=None)
     parser.add_argument('--threads', type=int, default=1,
                         help="torch threads (0 keeps torch's default)")
-    parser.add_argument('--child', choices=sorted(CHILDREN), default=None,
+    parser.add_argument('--child', choices=sorted(CHILDREN) + ['serve'],
+                        default=None,
                         help=argparse.SUPPRESS)
     parser.add_argument('--no-write', action='store_true')
+    parser.add_argument('--compare', metavar='REV', default=None,
+                        help='time this tree against commit REV, '
+                        'alternating in one process pair')
+    parser.add_argument('--profile', action='store_true',
+                        help='print a torch.profiler table of one '
+                        'iteration')
+    parser.add_argument('--tree', default=REPO, help=argparse.SUPPRESS)
     args = parser.parse_args()
     set_threads(args.threads)
     spec = CONFIGS[args.config]
     iters = spec['iters'] if args.iters is None else args.iters
     warmup = spec['warmup'] if args.warmup is None else args.warmup
-    if args.child:
+    if args.child or args.profile:
         from mmengine.registry import init_default_scope
         init_default_scope('mmseg')
+    if args.child == 'serve':  # one tree of a --compare pair
+        sys.path.insert(0, args.tree)
+        compare_revs.serve(
+            lambda: serve_dupl(args.config, args.tree, max(warmup, 1)),
+            args.tree)
+        return
+    if args.child or args.profile:
         import mmseg_dupl  # noqa: F401
+    if args.child:
         print(json.dumps(CHILDREN[args.child](args.config, iters, warmup)))
+        return
+    if args.profile:
+        print(profile_dupl(args.config, max(warmup, 1)))
+        return
+    if args.compare:
+        _main_compare(args, iters)
         return
     info = machine_info()
     base = [sys.argv[0], '--config', args.config, '--threads',
@@ -521,6 +477,23 @@ def main() -> None:
     if not args.no_write:
         append_section(f'Training iteration, {args.config} config', body,
                        info)
+
+
+def _main_compare(args, iters: int) -> None:
+    """``--compare REV``: alternating A/B iterations, ratio, RESULTS.md."""
+    info = machine_info()
+    load_before = info['load average (1, 5, 15 min) at start']
+    child_args = ['--config', args.config, '--threads', str(args.threads)]
+    res = compare_revs.compare(args.compare, child_args, iters)
+    load_after = ', '.join(f'{v:.2f}' for v in os.getloadavg())
+    body = compare_revs.report(res, _describe(args.config), list(STAGES))
+    body += (f'\n\nLoad average (1, 5, 15 min): {load_before} before, '
+             f'{load_after} after.')
+    print(body)
+    if not args.no_write:
+        append_section(
+            f'A/B: this tree vs {args.compare}, {args.config} config', body,
+            info)
 
 
 if __name__ == '__main__':

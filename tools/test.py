@@ -9,7 +9,8 @@ mmseg's test.py (always ``Runner.from_cfg``), the runner is built from
 ``runner_type`` as mmseg's train.py does: ``CheckedRunner`` (a
 ``CPULaunchRunner``), with which a checkpoint that leaves model tensors
 missing or mismatched exits non-zero, naming the keys, unless
-``--allow-partial-load``.
+``--allow-partial-load``. And a
+missing checkpoint file stops it before anything is built.
 Registration and the checkpoint allow-list for ``torch.load`` come from
 importing ``mmseg_dupl`` through ``custom_imports``.
 """
@@ -110,6 +111,9 @@ def trigger_visualization_hook(cfg, args):
 
 def main():
     args = parse_args()
+    # fail before the config is loaded and printed (URLs are downloaded later)
+    if '://' not in args.checkpoint and not osp.isfile(args.checkpoint):
+        sys.exit(f'tools/test.py: checkpoint not found: {args.checkpoint}')
 
     # load config
     cfg = Config.fromfile(args.config)

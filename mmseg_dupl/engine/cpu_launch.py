@@ -12,7 +12,10 @@ def prepare_cpu_distributed(cfg: Config) -> None:
     mmengine 0.10.7's ``init_dist`` calls ``torch.cuda.set_device`` and its
     default DDP wrapper passes ``device_ids=[LOCAL_RANK]``; both fail
     without a CUDA driver. Opening the process group here makes the Runner
-    skip ``init_dist``; ``device_ids=None`` is DDP's CPU setting.
+    skip ``init_dist``; ``device_ids=None`` is DDP's CPU setting. The
+    default wrapper becomes :class:`CPUDistributedDataParallel`, which also
+    reverts SyncBN (CUDA-only) to BatchNorm, so mmseg's stock SyncBN
+    configs train on the CPU launcher too.
 
     Args:
         cfg (Config): The training config (``launcher`` already set).
@@ -25,7 +28,10 @@ def prepare_cpu_distributed(cfg: Config) -> None:
         dist.init_process_group(
             backend='gloo' if backend == 'nccl' else backend)
     wrapper = dict(cfg.get('model_wrapper_cfg') or {})
-    wrapper.setdefault('type', 'MMDistributedDataParallel')
+    if wrapper.get('type', 'MMDistributedDataParallel') == \
+            'MMDistributedDataParallel':
+        # the same wrapper, with SyncBN reverted to BN (CUDA-only)
+        wrapper['type'] = 'CPUDistributedDataParallel'
     wrapper.update(device_ids=None)
     wrapper.setdefault('broadcast_buffers', False)
     wrapper.setdefault('find_unused_parameters',

@@ -1,19 +1,22 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """tools/export_pseudo_labels.py on the session toy checkpoint: PNGs for
-every image, a stock BaseSegDataset reading them from the generated
-stage-2 config, and that config training with the GMM-filtered loss."""
+every image, and a printed stage-2 command whose options point a
+configs/stage2/ config (mmseg's PascalVOCDataset) at them, which trains
+with the GMM-filtered loss from another working directory."""
 import importlib.util
 import os.path as osp
 import re
+import shlex
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 import torch
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 from mmseg.registry import DATASETS, MODELS
 from PIL import Image
+from stock_config_utils import loop_options, pipeline_size_options, run_train
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOL = osp.join(REPO, 'tools', 'export_pseudo_labels.py')
@@ -40,22 +43,40 @@ def _png(path):
     return img.mode, np.array(img)
 
 
+def _parse_command(command: str):
+    """``dist_train.sh CONFIG GPUS --cfg-options k=v ...`` -> parts."""
+    words = shlex.split(command)
+    assert words[0].endswith('tools/dist_train.sh') and words[3] == \
+        '--cfg-options'
+    return words[1], words[4:]
+
+
+def _stage2_cfg(command: str, extra: tuple = ()) -> Config:
+    """The printed command's config with its options (and ``extra``)."""
+    config, options = _parse_command(command)
+    cfg = Config.fromfile(config)
+    pairs = [o.split('=', 1) for o in list(options) + list(extra)]
+    cfg.merge_from_dict(
+        {k: DictAction._parse_iterable(v)
+         for k, v in pairs})
+    return cfg
+
+
 @pytest.fixture(scope='module')
 def exported(toy_checkpoint, tmp_path_factory):
-    """The CLI run as a user would: the toy train split, SegFormer stage 2
-    at a 64 crop."""
+    """The CLI run as a user would: the toy train split, SegFormer stage 2,
+    from the repository root (the toy config's data_root is relative)."""
     out = str(tmp_path_factory.mktemp('pseudo'))
     cmd = [
         sys.executable, TOOL, toy_checkpoint['config'],
         toy_checkpoint['checkpoint'], '--split', SPLIT, '--out-dir', out,
-        '--stage2-arch', 'segformer-mit-b0', '--stage2-crop-size', '64',
-        '--device', 'cpu'
+        '--stage2-arch', 'segformer-mit-b0', '--device', 'cpu'
     ] + FAST
     proc = subprocess.run(
         cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    return dict(out=out, cfg=osp.join(out, 'stage2_segformer-mit-b0.py'),
-                **toy_checkpoint)
+    command = proc.stdout.strip().splitlines()[-1]
+    return dict(out=out, command=command, **toy_checkpoint)
 
 
 @pytest.fixture(scope='module')
@@ -81,12 +102,19 @@ def test_a_png_per_image_at_original_size(exported):
     assert {0, 255} <= seen and seen & set(range(1, 6))
 
 
-def test_stage2_config_loads_in_stock_base_seg_dataset(exported):
-    cfg = Config.fromfile(exported['cfg'])
-    assert cfg.model.type == 'EncoderDecoder'
+def test_printed_command_points_a_stage2_config_at_the_labels(exported):
+    config, options = _parse_command(exported['command'])
+    assert config == osp.join(
+        REPO, 'configs', 'stage2',
+        'segformer_mit-b0_4xb4-20k_pseudo-voc12aug-512x512.py')
+    for option in options:  # every path is absolute
+        key, value = option.split('=', 1)
+        if key.endswith(('data_root', 'seg_map_path')) and 'train' in key:
+            assert osp.isabs(value), option
+    cfg = _stage2_cfg(exported['command'])
     assert cfg.model.decode_head.loss_decode.type == 'GMMFilteredLoss'
     ds_cfg = cfg.train_dataloader.dataset
-    assert ds_cfg.type == 'BaseSegDataset'
+    assert ds_cfg.type == 'PascalVOCDataset'
     assert ds_cfg.data_prefix.seg_map_path == exported['out']
     dataset = DATASETS.build(ds_cfg)
     names = _names(exported['data_root'])
@@ -102,31 +130,21 @@ def test_stage2_config_loads_in_stock_base_seg_dataset(exported):
                                   'ImageSets/Segmentation/val.txt'))
 
 
-def test_stage2_config_trains_with_the_gmm_filter(exported, tmp_path):
-    cmd = [
-        sys.executable,
-        osp.join(REPO, 'tools', 'train.py'), exported['cfg'], '--work-dir',
-        str(tmp_path), '--cfg-options', 'train_cfg.max_iters=3',
-        'train_cfg.val_interval=3', 'default_hooks.logger.interval=1',
-        'default_hooks.checkpoint.interval=3', 'train_dataloader.batch_size=2',
-        'train_dataloader.num_workers=0',
-        'train_dataloader.persistent_workers=False',
-        'val_dataloader.num_workers=0',
-        'val_dataloader.persistent_workers=False',
-        'val_dataloader.dataset.indices=2', 'model.backbone.init_cfg=None',
+def test_printed_command_trains_with_the_gmm_filter(exported, tmp_path):
+    config, options = _parse_command(exported['command'])
+    options += pipeline_size_options(config, 64) + loop_options(3) + [
+        'model.backbone.init_cfg=None',
         'model.decode_head.loss_decode.start_iter=0'
     ]
-    proc = subprocess.run(
-        cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
-    log = proc.stdout + proc.stderr
-    assert proc.returncode == 0, log[-3000:]
+    log = run_train(config, str(tmp_path / 'work'), options,
+                    cwd=str(tmp_path))
     rows = re.findall(r'Iter\(train\) \[\s*(\d)/3\](.*)', log)
     assert [int(i) for i, _ in rows] == [1, 2, 3]
     for _, row in rows:
         ratio = float(re.search(r'gmm_noise_ratio: (\S+)', row).group(1))
         loss = float(re.search(r'decode\.loss_ce: (\S+)', row).group(1))
         assert 0. <= ratio <= 1. and np.isfinite(loss)
-    assert osp.isfile(osp.join(str(tmp_path), 'iter_3.pth'))
+    assert osp.isfile(osp.join(str(tmp_path / 'work'), 'iter_3.pth'))
     assert 'mIoU' in log
 
 
@@ -152,19 +170,20 @@ def test_no_uncertain_as_ignore_maps_255_to_background(
 
 def test_cam_mode_and_deeplab_stage2(exported, small_split, tmp_path):
     split, names = small_split
-    cfg_path = _tool().main([
+    command = _tool().main([
         exported['config'], exported['checkpoint'], '--split', split,
         '--out-dir',
         str(tmp_path), '--mode', 'cam', '--stage2-arch', 'deeplabv3plus-r50',
-        '--stage2-pretrained', 'none', '--stage2-crop-size', '64',
         '--device', 'cpu'
     ] + FAST)
     for name in names:
         _, label = _png(osp.join(str(tmp_path), name + '.png'))
         assert set(np.unique(label).tolist()) <= set(range(6))
-    cfg = Config.fromfile(cfg_path)
-    assert cfg.model.backbone.init_cfg is None
+    assert 'deeplabv3plus_r50-d8' in _parse_command(command)[0]
+    cfg = _stage2_cfg(
+        command, pipeline_size_options(_parse_command(command)[0], 64))
     assert cfg.train_dataloader.dataset.ann_file == split
+    cfg.model.pretrained = None
     model = MODELS.build(cfg.model)
     loss_type = type(model.decode_head.loss_decode).__name__
     assert loss_type == 'GMMFilteredLoss'

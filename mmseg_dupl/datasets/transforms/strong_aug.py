@@ -97,6 +97,22 @@ def rescale_bilinear(img: np.ndarray, scale: float) -> np.ndarray:
 class StrongAug(BaseTransform):
     """DuPL's strong view: RandAugment(n, m) + flip + rescale (spec 6).
 
+    What it is for: the strong branch of DuPL's ``MultiBranch`` pipeline,
+    whose predictions the consistency loss compares with the weak view's
+    pseudo labels mapped through the recorded ``homography_matrix``. It is
+    an ordinary mmseg transform, so it also works as a photometric +
+    geometric augmentation in any (e.g. fully supervised) pipeline; then
+    choose the geometry (see "Defaults" below).
+
+    Defaults (DuPL's settings): 5 ops at magnitude 10, an unconditional
+    horizontal flip (``flip_prob=1.0``) and a x0.75 downscale
+    (``scale=0.75``). So a 64x64 crop leaves as a flipped 48x48 sample: fine
+    for DuPL, whose consistency loss warps back through the matrix, but in a
+    supervised pipeline the sample shrinks and every image is mirrored. For
+    that use, set ``flip_prob=0.5`` (random flip) and ``scale=None`` (no
+    rescale), or put ``StrongAug`` before ``RandomCrop``; see
+    ``configs/examples/segformer_mit-b0_strongaug_toy.py``.
+
     On the weak view's uint8 pixels (decision 4 of spec 15):
 
     1. ``num_ops`` photometric ops drawn **with replacement**
@@ -107,6 +123,12 @@ class StrongAug(BaseTransform):
        reference's unconditional flip);
     3. a ``scale`` rescale (bilinear, half-pixel, see
        :func:`rescale_bilinear`), which the reference does inside the model.
+
+    Labels follow the geometry: ``gt_seg_map`` and every other key listed
+    in ``seg_fields`` (mmseg's ``LoadAnnotations`` convention) are warped
+    by the same flip and rescale, with nearest-neighbour sampling and
+    ``seg_pad_val`` (ignore) for pixels without a source. They keep the
+    image's new ``(h, w)``; photometric ops never touch them.
 
     The geometry is recorded as ``homography_matrix`` (float32 3x3, continuous
     pixel-edge coordinates), composed as ``H = H_op @ H_prev`` from the
@@ -137,8 +159,9 @@ class StrongAug(BaseTransform):
 
     - img
     - img_shape
-    - gt_seg_map (optional; warped once by the op matrix with nearest
-      neighbour and ``seg_pad_val`` outside, via :func:`warp_by_homography`)
+    - gt_seg_map and the other ``seg_fields`` (optional; warped once by the
+      op matrix with nearest neighbour and ``seg_pad_val`` outside, via
+      :func:`warp_by_homography`)
 
     Added Keys:
 
@@ -153,9 +176,10 @@ class StrongAug(BaseTransform):
         ops (Sequence[str]): Op names, keys of :data:`STRONG_OPS`, in the
             reference's list order (it matters for ``random.choices``).
             Defaults to all seven.
-        flip_prob (float): Horizontal flip probability. Defaults to 1.0.
+        flip_prob (float): Horizontal flip probability. Defaults to 1.0
+            (DuPL: always flip); 0.5 for a random flip.
         scale (float, optional): Rescale factor; None or 1.0 disables.
-            Defaults to 0.75.
+            Defaults to 0.75 (DuPL's strong view is 3/4 the size).
         backend (str): ``'pillow'`` or ``'cv2'``. Defaults to ``'pillow'``.
         seg_pad_val (int): Label for pixels of ``gt_seg_map`` with no
             source. Defaults to 255.
@@ -231,10 +255,16 @@ class StrongAug(BaseTransform):
             H = scale_matrix(self.scale) @ H
             results['img'] = rescale_bilinear(results['img'], self.scale)
             records.append(('Rescale', self.scale))
-        if 'gt_seg_map' in results:
-            results['gt_seg_map'] = self._warp_seg(results['gt_seg_map'], H,
-                                                   results['img'].shape[:2])
+        out_hw = results['img'].shape[:2]
+        for key in self._seg_keys(results):
+            results[key] = self._warp_seg(results[key], H, out_hw)
         return H, records
+
+    @staticmethod
+    def _seg_keys(results: dict) -> List[str]:
+        """``gt_seg_map`` and the ``seg_fields`` present in ``results``."""
+        keys = ['gt_seg_map'] + list(results.get('seg_fields', []))
+        return [k for k in dict.fromkeys(keys) if k in results]
 
     def _warp_seg(self, seg: np.ndarray, H: np.ndarray,
                   out_hw: Tuple[int, int]) -> np.ndarray:

@@ -1,12 +1,14 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """The DuPL/ToCo ViT backbone expressed through mmpretrain's ViT."""
-from typing import Sequence
+from typing import Dict, Sequence, Tuple
 
+import torch
 from mmpretrain.models.backbones import VisionTransformer
+from mmpretrain.models.utils import resize_pos_embed
 from mmseg.registry import MODELS
+from torch import Tensor
 
-from mmseg_dupl.utils.checked_load import (is_pretrained_cfg,
-                                           load_pretrained_checked)
+from .pretrained_vit_loader import load_pretrained_vit
 
 
 @MODELS.register_module()
@@ -27,6 +29,10 @@ class DuPLVisionTransformer(VisionTransformer):
       final LayerNorm only after the last block, so block 9 (``aux_layer=-3``)
       comes out raw and block 11 normed, as in the reference.
     - LayerNorm ``eps=1e-6`` and exact GELU are mmpretrain's defaults already.
+
+    The resized table of the last token grid is cached while the frozen
+    table is unchanged (same storage and version): the multi-scale CAM
+    passes repeat three grid sizes on every iteration.
 
     Outputs ``(F_aux, F)``: two ``(B, C, H // 16, W // 16)`` feature maps.
 
@@ -59,22 +65,93 @@ class DuPLVisionTransformer(VisionTransformer):
         self.freeze_pos_embed = freeze_pos_embed
         if freeze_pos_embed:
             self.pos_embed.requires_grad = False
+        # grid -> ((storage, version, dtype, device), resized table)
+        self._pos_cache: Dict[tuple, tuple] = {}
 
     def init_weights(self) -> None:
         """Initialise, then re-apply the frozen position embedding flag.
 
-        A ``Pretrained`` ``init_cfg`` loads through
-        :func:`~mmseg_dupl.utils.checked_load.load_pretrained_checked`
-        after the default initialisation: missing or mismatched tensors
-        raise, naming them, unless ``init_cfg.allow_partial=True``.
+        An ``init_cfg=dict(type='Pretrained', checkpoint=..., prefix=...)``
+        accepts mmpretrain-format files and the reference's timm-format
+        DeiT/ViT files alike (see :func:`load_pretrained_vit`, which logs
+        the format and ``N/M tensors loaded``). Missing or mismatched
+        tensors raise, naming them, unless ``init_cfg.allow_partial=True``.
         """
-        init_cfg = self.init_cfg
-        if is_pretrained_cfg(init_cfg):
-            self.init_cfg = None  # default init; the load comes below
-            super().init_weights()
-            self.init_cfg = init_cfg
-            load_pretrained_checked(self, init_cfg, 'backbone.init_cfg')
+        pretrained = self.init_cfg
+        if isinstance(pretrained, dict) and pretrained.get(
+                'type') == 'Pretrained':
+            # mmengine's PretrainedInit knows one format only: initialise
+            # randomly without it, then load the file ourselves.
+            self.init_cfg = None
+            try:
+                super().init_weights()
+            finally:
+                self.init_cfg = pretrained
+            load_pretrained_vit(
+                self,
+                pretrained['checkpoint'],
+                prefix=pretrained.get('prefix') or '',
+                map_location=pretrained.get('map_location', 'cpu'),
+                allow_partial=bool(pretrained.get('allow_partial', False)))
         else:
             super().init_weights()
         if self.freeze_pos_embed:
             self.pos_embed.requires_grad = False
+
+    def resized_pos_embed(self, grid: Tuple[int, int]) -> Tensor:
+        """The position table resized to ``grid`` (bicubic, as
+        mmpretrain's ``resize_pos_embed``), cached per grid while
+        ``pos_embed`` is frozen and unchanged.
+
+        Args:
+            grid (tuple[int, int]): Token grid (h, w).
+
+        Returns:
+            Tensor: Shape (1, num_extra_tokens + h * w, C).
+        """
+        table, grid = self.pos_embed, tuple(grid)
+        trained = table.requires_grad and torch.is_grad_enabled()
+        if trained or grid == tuple(self.patch_resolution):
+            return self._resize_pos_embed(grid)
+        key = (table.data_ptr(), table._version, table.dtype, table.device)
+        entry = self._pos_cache.get(grid)
+        if entry is None or entry[0] != key:
+            # A normal (not inference) tensor, usable by later training
+            # forwards even when first made inside a CAM pass.
+            with torch.inference_mode(False), torch.no_grad():
+                entry = (key, self._resize_pos_embed(grid))
+            self._pos_cache[grid] = entry
+        return entry[1]
+
+    def _resize_pos_embed(self, grid: Tuple[int, int]) -> Tensor:
+        return resize_pos_embed(
+            self.pos_embed,
+            self.patch_resolution,
+            grid,
+            mode=self.interpolate_mode,
+            num_extra_tokens=self.num_extra_tokens)
+
+    def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
+        """mmpretrain's ``VisionTransformer.forward`` with the cached
+        position table (``resized_pos_embed``).
+
+        Args:
+            x (Tensor): Images, shape (B, 3, H, W).
+
+        Returns:
+            tuple[Tensor]: One map per ``out_indices`` entry.
+        """
+        batch = x.shape[0]
+        x, grid = self.patch_embed(x)
+        if self.cls_token is not None:
+            x = torch.cat((self.cls_token.expand(batch, -1, -1), x), dim=1)
+        x = self.drop_after_pos(x + self.resized_pos_embed(grid))
+        x = self.pre_norm(x)
+        outs = []
+        for i, layer in enumerate(self.layers):
+            x = layer(x)
+            if i == len(self.layers) - 1 and self.final_norm:
+                x = self.ln1(x)
+            if i in self.out_indices:
+                outs.append(self._format_output(x, grid))
+        return tuple(outs)

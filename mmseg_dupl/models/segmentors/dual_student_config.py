@@ -32,6 +32,9 @@ DEFAULT_TRAIN_CFG = dict(
     # Take the scale-1.0 un-flipped CAMs from the training forward (the
     # reference recomputes them; identical numbers).
     reuse_scale1_cam=True,
+    # Optional speed switch: the CAM passes under autocast ('bfloat16' or
+    # 'float16'); None keeps them in the training precision (official).
+    cam_autocast=None,
     # Spec 4.1 quirk: the 448-pixel img_box is applied to the token grid.
     fix_token_box=False,
     # Images over which the ratio-normalised losses are pooled; None pools
@@ -107,6 +110,10 @@ def check_cfg_values(train_cfg: Mapping, test_cfg: Mapping, num_classes: int,
     if not 0. <= float(train_cfg['conf_thr']) <= 1.:
         raise ValueError('model.train_cfg.conf_thr must be in [0, 1], got '
                          f"{train_cfg['conf_thr']}")
+    if train_cfg['cam_autocast'] not in (None, 'bfloat16', 'float16'):
+        raise ValueError("model.train_cfg.cam_autocast must be None, "
+                         f"'bfloat16' or 'float16', got "
+                         f"{train_cfg['cam_autocast']!r}")
     if test_cfg['predict_on'] not in ('seg', 'cam', 'cam_aux', 'pseudo'):
         raise ValueError("model.test_cfg.predict_on must be one of 'seg', "
                          "'cam', 'cam_aux', 'pseudo', got "

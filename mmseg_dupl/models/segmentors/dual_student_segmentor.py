@@ -20,7 +20,7 @@ from ..pseudo_labelers.pseudo_labels import PseudoLabels
 from ..schedules.dupl_schedule import DuPLSchedule
 from ..schedules.iteration import current_iter, max_iters
 from ..schedules.phase_state import PhaseState
-from ..utils.cam import multi_scale_cam
+from ..utils.cam import autocast_cam_fn, multi_scale_cam
 from ..utils.cam_labels import label_to_aff_mask
 from ..utils.pseudo_label import denormalize_truncated
 from ..utils.student_keys import share_single_student
@@ -150,7 +150,7 @@ class DualStudentSegmentor(DualStudentInferenceMixin, BaseSegmentor):
         img_box = crop_boxes(samples, weak)
         # 1. CAMs: each student's forward, its multi-scale CAMs (no grad)
         outs = [student(weak) for student in self.students]
-        cams = [self._train_cams(student, weak, out)
+        cams = [self._train_cams(student, weak, out, cls_labels)
                 for student, out in zip(self.students, outs)]
         visuals = self._start_visuals(weak, cams, cls_labels)
         tau = self.pseudo_labeler.image_thresholds(state.class_thresholds,
@@ -203,21 +203,26 @@ class DualStudentSegmentor(DualStudentInferenceMixin, BaseSegmentor):
                 f'train_cfg.max_iters={total}; scale the phases with '
                 'max_iters', logger='current', level=logging.WARNING)
 
-    def _train_cams(self, student: torch.nn.Module, weak: Tensor,
-                    out: dict) -> Tuple[Tensor, Tensor]:
+    def _train_cams(self, student: torch.nn.Module, weak: Tensor, out: dict,
+                    cls_labels: Tensor) -> Tuple[Tensor, Tensor]:
         """Multi-scale ``(cam, cam_aux)`` of one student (no grad). With
         ``train_cfg.reuse_scale1_cam`` the un-flipped scale-1.0 CAMs come
         from the training forward's features instead of a second pass: the
         same numbers (CAMs are made before the optimizer step, and the
-        configs use no dropout or drop-path), a fifth fewer CAM passes."""
+        configs use no dropout or drop-path), a fifth fewer CAM passes.
+        Only the classes of the batch's images are upsampled and merged
+        (every loss multiplies the others by 0)."""
         precomputed = None
         if self.train_cfg['reuse_scale1_cam']:
             with torch.no_grad():
                 precomputed = student.cams_from_features(
                     out['feat_aux'].detach(), out['feat'].detach())
+        cam_fn = autocast_cam_fn(student.cams, weak.device.type,
+                                 self.train_cfg['cam_autocast'])
         with torch.no_grad():
-            return multi_scale_cam(student.cams, weak,
-                                   self.train_cfg['cam_scales'], precomputed)
+            return multi_scale_cam(cam_fn, weak,
+                                   self.train_cfg['cam_scales'], precomputed,
+                                   classes=cls_labels)
 
     def _start_visuals(self, weak: Tensor, cams: List[tuple],
                        cls_labels: Tensor) -> Optional[dict]:

@@ -100,10 +100,11 @@ class DuPLStudent(BaseModule):
         cam_aux = F.conv2d(feat_aux, self.aux_classifier.weight)
         return cam, cam_aux
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def cams(self, inputs: Tensor) -> Tuple[Tensor, Tensor]:
         """Raw, detached CAMs at token resolution (the reference's
-        ``cam_only`` mode).
+        ``cam_only`` mode), under ``torch.inference_mode`` (inference
+        tensors: read them, do not modify them in place).
 
         Args:
             inputs (Tensor): ``(N, 3, H, W)`` normalised images.

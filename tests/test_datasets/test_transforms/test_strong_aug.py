@@ -238,3 +238,37 @@ def test_repr_and_bad_args():
         StrongAug(magnitude=31)
     with pytest.raises(ValueError, match='x.jpg'):
         StrongAug()(dict(img=np.zeros((4, 4), np.uint8), img_path='x.jpg'))
+
+
+def test_every_seg_field_follows_the_geometry_of_a_known_mask():
+    """A 48x64 mask with one labelled rectangle: after the default flip and
+    x0.75 rescale it is a 36x48 mask with the mirrored, scaled rectangle;
+    every ``seg_fields`` entry moves the same way."""
+    seg = np.zeros((48, 64), np.uint8)
+    seg[8:24, 4:20] = 7  # rows 8..23, columns 4..19
+    results = StrongAug(num_ops=0)(
+        dict(img=_img(48, 64), gt_seg_map=seg.copy(), edge=seg.copy() * 2,
+             seg_fields=['gt_seg_map', 'edge']))
+    expected = np.zeros((36, 48), np.uint8)
+    # flip: columns 4..19 -> 44..59; x0.75: rows 6..17, columns 33..44
+    expected[6:18, 33:45] = 7
+    np.testing.assert_array_equal(results['gt_seg_map'], expected)
+    np.testing.assert_array_equal(results['edge'], expected * 2)
+    assert results['img'].shape[:2] == results['gt_seg_map'].shape
+
+
+def test_supervised_settings_keep_the_crop_and_may_not_flip():
+    """``flip_prob=0.5, scale=None``: the crop keeps its size; unflipped
+    samples keep their mask."""
+    seg = _seg(48, 64)
+    flips = set()
+    for seed in range(8):
+        random.seed(seed)
+        results = StrongAug(num_ops=1, flip_prob=0.5, scale=None)(
+            dict(img=_img(48, 64), gt_seg_map=seg.copy()))
+        assert results['gt_seg_map'].shape == (48, 64)
+        flipped = ('HorizontalFlip', None) in results['strong_aug_ops']
+        expected = seg[:, ::-1] if flipped else seg
+        np.testing.assert_array_equal(results['gt_seg_map'], expected)
+        flips.add(flipped)
+    assert flips == {True, False}

@@ -16,7 +16,8 @@ from mmseg_dupl.models.backbones.timm_vit_converter import \
 DIM, HEADS, LAYERS, PATCH = 16, 2, 4, 8
 
 
-def timm_state(seed: int = 0) -> dict:
+def timm_state(seed: int = 0, dim: int = DIM, layers: int = LAYERS,
+               patch: int = PATCH) -> dict:
     """Random weights under timm's DeiT key names (with a head)."""
     g = torch.Generator().manual_seed(seed)
 
@@ -24,25 +25,25 @@ def timm_state(seed: int = 0) -> dict:
         return torch.randn(*shape, generator=g) * 0.2
 
     grid = 224 // 16  # the 14x14 table of the 224 checkpoints
-    state = {'cls_token': rnd(1, 1, DIM),
-             'pos_embed': rnd(1, grid * grid + 1, DIM),
-             'patch_embed.proj.weight': rnd(DIM, 3, PATCH, PATCH),
-             'patch_embed.proj.bias': rnd(DIM),
-             'norm.weight': 1 + rnd(DIM), 'norm.bias': rnd(DIM),
-             'head.weight': rnd(1000, DIM), 'head.bias': rnd(1000)}
-    for i in range(LAYERS):
+    state = {'cls_token': rnd(1, 1, dim),
+             'pos_embed': rnd(1, grid * grid + 1, dim),
+             'patch_embed.proj.weight': rnd(dim, 3, patch, patch),
+             'patch_embed.proj.bias': rnd(dim),
+             'norm.weight': 1 + rnd(dim), 'norm.bias': rnd(dim),
+             'head.weight': rnd(1000, dim), 'head.bias': rnd(1000)}
+    for i in range(layers):
         b = f'blocks.{i}.'
         state.update({
-            b + 'norm1.weight': 1 + rnd(DIM), b + 'norm1.bias': rnd(DIM),
-            b + 'attn.qkv.weight': rnd(3 * DIM, DIM),
-            b + 'attn.qkv.bias': rnd(3 * DIM),
-            b + 'attn.proj.weight': rnd(DIM, DIM),
-            b + 'attn.proj.bias': rnd(DIM),
-            b + 'norm2.weight': 1 + rnd(DIM), b + 'norm2.bias': rnd(DIM),
-            b + 'mlp.fc1.weight': rnd(4 * DIM, DIM),
-            b + 'mlp.fc1.bias': rnd(4 * DIM),
-            b + 'mlp.fc2.weight': rnd(DIM, 4 * DIM),
-            b + 'mlp.fc2.bias': rnd(DIM)
+            b + 'norm1.weight': 1 + rnd(dim), b + 'norm1.bias': rnd(dim),
+            b + 'attn.qkv.weight': rnd(3 * dim, dim),
+            b + 'attn.qkv.bias': rnd(3 * dim),
+            b + 'attn.proj.weight': rnd(dim, dim),
+            b + 'attn.proj.bias': rnd(dim),
+            b + 'norm2.weight': 1 + rnd(dim), b + 'norm2.bias': rnd(dim),
+            b + 'mlp.fc1.weight': rnd(4 * dim, dim),
+            b + 'mlp.fc1.bias': rnd(4 * dim),
+            b + 'mlp.fc2.weight': rnd(dim, 4 * dim),
+            b + 'mlp.fc2.bias': rnd(dim)
         })
     return state
 
@@ -133,3 +134,26 @@ def test_convert_tool_writes_a_loadable_checkpoint(tmp_path):
     out = torch.load(dst)['state_dict']
     assert 'backbone.layers.3.ffn.layers.1.weight' in out
     assert not any(k.startswith('backbone.head') for k in out)
+
+
+def test_resized_position_table_is_cached_while_unchanged():
+    vit = DuPLVisionTransformer(
+        arch=dict(embed_dims=DIM, num_layers=1, num_heads=HEADS,
+                  feedforward_channels=32),
+        img_size=32, patch_size=PATCH, out_indices=(0, ), init_cfg=None)
+    x = torch.randn(1, 3, 48, 48)  # 6x6 tokens, table 4x4
+    first = vit.resized_pos_embed((6, 6))
+    assert vit.resized_pos_embed((6, 6)) is first  # cached
+    uncached = vit._resize_pos_embed((6, 6))
+    assert torch.equal(first, uncached)
+    with torch.inference_mode():
+        vit(x)  # a CAM pass reuses it, and training may use it after
+    assert not vit.resized_pos_embed((6, 6)).is_inference()
+    with torch.no_grad():
+        vit.pos_embed.add_(1.)  # e.g. a checkpoint load: recomputed
+    assert torch.equal(vit.resized_pos_embed((6, 6)),
+                       vit._resize_pos_embed((6, 6)))
+    assert not torch.equal(vit.resized_pos_embed((6, 6)), first)
+    vit.pos_embed.requires_grad = True  # a trained table is never cached
+    out = vit.resized_pos_embed((6, 6))
+    assert out.requires_grad and out is not vit.resized_pos_embed((6, 6))

@@ -199,6 +199,7 @@ def test_single_student_checkpoint_loads_into_both():
     ('phases', dict(end=3), 'train_cfg.phases.end'),
     ('loss_after', dict(ptc='gmm_start'), 'loss_after.ptc'),
     ('conf_thr', 2., 'train_cfg.conf_thr'),
+    ('cam_autocast', 'fp8', 'train_cfg.cam_autocast'),
 ])
 def test_bad_train_cfg_names_the_key(key, value, match):
     cfg = tiny_model_cfg()
@@ -385,3 +386,13 @@ def test_keeps_visuals_for_the_cam_hook_on_request():
         draw_dupl_visuals
     grid = draw_dupl_visuals(vis, 1, 0.5, [[0, 0, 0]] * 4 + [[9, 9, 9]])
     assert grid.ndim == 3 and grid.shape[-1] == 3
+
+
+def test_cam_autocast_switch_trains():
+    """bf16 CAM passes: the same loss terms, all finite."""
+    ref = run_loss(build(), n=10)
+    new = run_loss(build(cam_autocast='bfloat16'), n=10)
+    assert set(new) == set(ref)
+    assert all(torch.isfinite(v) for v in new.values())
+    # the classification terms do not depend on the CAMs at all
+    assert torch.equal(new['s1.loss_cls'], ref['s1.loss_cls'])

@@ -3,7 +3,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmseg_dupl.models.utils.cam import multi_scale_cam, normalize_cam
+from mmseg_dupl.models.utils.cam import (autocast_cam_fn, multi_scale_cam,
+                                         normalize_cam)
 
 
 def test_normalize_cam_hand_values():
@@ -77,3 +78,57 @@ def test_multi_scale_cam_bad_inputs():
         multi_scale_cam(_pos_bias_cam_fn, torch.zeros(1, 3, 4, 4), ())
     with pytest.raises(ValueError, match='2B'):
         multi_scale_cam(lambda x: (x[:1], x[:1]), torch.zeros(1, 3, 4, 4))
+
+
+def _random_cam_fn(num_classes: int):
+    """A fixed random 1x1 projection to C maps at stride 4 (raw, signed)."""
+    g = torch.Generator().manual_seed(3)
+    weight = torch.randn(2 * num_classes, 3, 1, 1, generator=g)
+
+    def cam_fn(x):
+        maps = F.conv2d(F.avg_pool2d(x, 4), weight)
+        return maps[:, :num_classes], maps[:, num_classes:]
+
+    return cam_fn
+
+
+def test_multi_scale_cam_classes_skip_absent_maps_exactly():
+    """With ``classes`` the maps of classes present in some image equal
+    the full run's (to float rounding: the CPU's bilinear kernel
+    vectorises differently with the channel count), the others are 0;
+    precomputed scale-1 maps give the same."""
+    x = torch.randn(2, 3, 32, 32)
+    cam_fn = _random_cam_fn(5)
+    classes = torch.tensor([[1., 0., 0., 1., 0.], [0., 0., 0., 1., 1.]])
+    full = multi_scale_cam(cam_fn, x)
+    subset = multi_scale_cam(cam_fn, x, classes=classes)
+    reused = multi_scale_cam(cam_fn, x, precomputed=cam_fn(x),
+                             classes=classes)
+    kept = [0, 3, 4]
+    for f, s, r in zip(full, subset, reused):
+        torch.testing.assert_close(s[:, kept], f[:, kept], rtol=1e-6,
+                                   atol=1e-6)
+        assert torch.equal(r, s)
+        assert s[:, [1, 2]].abs().max() == 0
+    with pytest.raises(ValueError, match='classes must be'):
+        multi_scale_cam(cam_fn, x, classes=classes[:, :3])
+
+
+def test_autocast_cam_fn_runs_the_passes_in_half_precision():
+    seen = []
+
+    def cam_fn(x):
+        out = x.flatten(1) @ torch.ones(x[0].numel(), 2)
+        seen.append(out.dtype)
+        return out[:, :, None, None], out[:, :, None, None]
+
+    x = torch.randn(2, 3, 4, 4)
+    assert autocast_cam_fn(cam_fn, 'cpu', None) is cam_fn
+    autocast_cam_fn(cam_fn, 'cpu', 'bfloat16')(x)
+    cam_fn(x)
+    assert seen == [torch.bfloat16, torch.float32]
+    cam, _ = multi_scale_cam(autocast_cam_fn(cam_fn, 'cpu', 'bfloat16'), x,
+                             scales=(1.0, ))
+    assert cam.dtype == torch.float32  # the merge is an fp32 island
+    with pytest.raises(ValueError, match='cam_autocast'):
+        autocast_cam_fn(cam_fn, 'cpu', 'float64')

@@ -5,9 +5,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmseg_dupl.models.utils.par import (PAR, dilated_neighbors,
+from mmseg_dupl.models.utils.par import (PAR, _neighbor_std,
+                                         dilated_neighbors,
                                          neighbor_distances, par_affinity,
-                                         par_refine)
+                                         par_propagate, par_refine)
 
 OFFSETS = [(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0),
            (1, 1)]
@@ -125,3 +126,79 @@ def test_par_is_registered():
     from mmseg.registry import MODELS
     module = MODELS.build(dict(type='PAR', num_iter=3))
     assert isinstance(module, PAR) and module.num_iter == 3
+
+
+def _stacked_propagate(probs, affinity, dilations, num_iter):
+    """The earlier implementation: every neighbour map stacked, then
+    weighted and summed over the neighbour dim."""
+    for _ in range(num_iter):
+        probs = (dilated_neighbors(probs, dilations) * affinity).sum(dim=2)
+    return probs
+
+
+def test_par_propagate_equals_stacked_sum():
+    """Window-by-window accumulation = the stacked sum, to float rounding
+    (dilation 24 > the 20x20 map: clamped borders included)."""
+    torch.manual_seed(0)
+    dilations = (1, 2, 4, 8, 12, 24)
+    image = torch.rand(2, 3, 20, 20)
+    probs = torch.rand(2, 5, 20, 20).softmax(dim=1)
+    affinity = par_affinity(image, dilations)
+    out = par_propagate(probs, affinity, dilations, 10)
+    torch.testing.assert_close(
+        out, _stacked_propagate(probs, affinity, dilations, 10),
+        rtol=1e-5, atol=0)
+    with pytest.raises(ValueError, match='neighbours'):
+        par_propagate(probs, affinity, (1, 2), 1)
+
+
+def test_dilated_neighbors_one_pad_equals_a_pad_per_dilation():
+    x = torch.rand(1, 2, 9, 7)
+    per_dilation = []
+    for d in (1, 3, 8):
+        padded = F.pad(x, [d] * 4, mode='replicate')
+        per_dilation += [padded[..., d + dy * d:d + dy * d + 9,
+                                d + dx * d:d + dx * d + 7]
+                         for dy, dx in OFFSETS]
+    assert torch.equal(dilated_neighbors(x, (1, 3, 8)),
+                       torch.stack(per_dilation, dim=2))
+
+
+def test_neighbor_std_matches_torch_std():
+    neighbors = torch.rand(2, 3, 48, 11, 13)
+    torch.testing.assert_close(
+        _neighbor_std(list(neighbors.unbind(dim=2))),
+        neighbors.std(dim=2), rtol=1e-6, atol=1e-7)
+
+
+def _stacked_affinity(image, dilations, w1=0.3, w2=0.01):
+    """The earlier (stacked, torch.std) affinity."""
+    neighbors = dilated_neighbors(image, dilations)
+    diff = (neighbors - image.unsqueeze(2)).abs()
+    std = neighbors.std(dim=2, keepdim=True)
+    aff = (-(diff / (std + 1e-8) / w1)**2).mean(dim=1, keepdim=True)
+    rho = neighbor_distances(dilations).view(1, 1, -1, 1, 1)
+    pos = -(rho / (rho.std(dim=2, keepdim=True) + 1e-8) / w1)**2
+    return aff.softmax(dim=2) + w2 * pos.softmax(dim=2)
+
+
+def test_par_affinity_equals_stacked_formula():
+    torch.manual_seed(1)
+    image = torch.rand(2, 3, 20, 17)
+    dilations = (1, 2, 4, 8, 12, 24)
+    torch.testing.assert_close(
+        par_affinity(image, dilations), _stacked_affinity(image, dilations),
+        rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize('num_iter', [0, 1, 2, 3])
+def test_par_propagate_buffers_for_any_step_count(num_iter):
+    torch.manual_seed(2)
+    image = torch.rand(1, 3, 9, 8)
+    probs = torch.rand(1, 3, 9, 8)
+    affinity = par_affinity(image, (1, 3))
+    out = par_propagate(probs, affinity, (1, 3), num_iter)
+    torch.testing.assert_close(
+        out, _stacked_propagate(probs, affinity, (1, 3), num_iter),
+        rtol=1e-5, atol=0)
+    assert out.is_contiguous()

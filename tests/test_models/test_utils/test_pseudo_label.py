@@ -157,3 +157,13 @@ def test_refine_default_par_runs_and_errors():
     with pytest.raises(ValueError, match=r'\(B,\)'):
         refine_cams_with_dynamic_thres(image, cams, torch.ones(1, 2),
                                        torch.ones(2))
+
+
+def test_first_argmax_equals_torch_argmax_with_ties_and_inf():
+    from mmseg_dupl.models.utils.pseudo_label import _first_argmax
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 3, (2, 4, 9, 7), generator=g).float()  # ties
+    x[:, 2, :3] = float('-inf')
+    x[0, :, 0, 0] = float('-inf')
+    x[0, 1, 0, 0] = 0.
+    assert torch.equal(_first_argmax(x), x.argmax(dim=1))
