@@ -26,25 +26,12 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 from PIL import Image
 
+from mmseg_dupl.visualization.palette import voc_colormap
+
 RESULT_SUBDIR = osp.join('results', 'VOC2012', 'Segmentation',
                          'comp6_test_cls')
 _MAX_LISTED = 10
 _INDEX_MODES = ('L', 'P', 'I', 'I;16')
-
-
-def voc_colormap(n: int = 256) -> np.ndarray:
-    """The Pascal VOC colour map, ``(n, 3)`` uint8 (the same as
-    ``mmseg_dupl.visualization.palette.voc_colormap``; repeated here so
-    that the tool needs neither torch nor the package)."""
-    cmap = np.zeros((n, 3), dtype=np.uint8)
-    for i in range(n):
-        c, rgb = i, [0, 0, 0]
-        for j in range(8):
-            for ch in range(3):
-                rgb[ch] |= ((c >> ch) & 1) << (7 - j)
-            c >>= 3
-        cmap[i] = rgb
-    return cmap
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
