@@ -74,16 +74,16 @@ def time_phases(args, precision: str, device: torch.device) -> dict:
     if device.type == 'cuda':
         torch.cuda.reset_peak_memory_stats(device)
     hub = MessageHub.get_current_instance()
-    cam_iters, gmm_iters = cfg['cam_iters'], cfg['gmm_iters']
+    # The model's DuPLSchedule switches the phases by the message hub's
+    # iteration, so one iteration inside each phase selects it.
+    schedule = cfg.model.train_cfg.phases
+    cam_iters, gmm_iters = schedule['cam'], schedule['gmm']
     max_iters = cfg.train_cfg.max_iters
     out = dict(schedule=(cam_iters, gmm_iters, max_iters))
-    # (phase, an iteration inside it, GMM filter + consistency on)
-    phases = (('A', cam_iters // 2, False),
-              ('B', (cam_iters + gmm_iters) // 2, False),
-              ('C', (gmm_iters + max_iters) // 2, True))
-    for name, iteration, late in phases:
+    phases = (('A', cam_iters // 2), ('B', (cam_iters + gmm_iters) // 2),
+              ('C', (gmm_iters + max_iters) // 2))
+    for name, iteration in phases:
         hub.update_info('iter', iteration)
-        model.noise_filter_on = model.consistency_on = late
         times = []
         for i in range(args.warmup + args.iters):
             batch = bts._synthetic_batch(spec, cfg.model.num_classes, i)
