@@ -10,6 +10,8 @@ _base_ = [
 num_classes = 5
 embed_dims = 96
 max_iters = 600
+# `python tools/pretrain_toy_backbone.py` writes it (`make demo` does).
+pretrained = '{{ fileDirname }}/../data/pretrained/toy_vit_cls.pth'
 model = dict(
     num_classes=num_classes,
     student=dict(
@@ -25,7 +27,11 @@ model = dict(
             img_size=128,
             patch_size=8,
             out_indices=(3, 5),
-            init_cfg=None),
+            # The toy stand-in for ImageNet weights, loaded as the VOC
+            # config loads DeiT's (tools/pretrain_toy_backbone.py).
+            init_cfg=dict(
+                type='Pretrained', checkpoint=pretrained,
+                prefix='backbone.')),
         decode_head=dict(
             in_channels=embed_dims,
             channels=64,
