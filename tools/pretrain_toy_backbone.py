@@ -86,6 +86,11 @@ def backbone_cfg(dupl_config: str) -> dict:
     backbone.update(
         type='mmseg.DuPLVisionTransformer',
         out_indices=[-1],
+        # classify from the class token, as DeiT's ImageNet training does:
+        # the patch tokens then keep their locality (a GAP classifier
+        # trains every patch token to carry the image's classes, and CAMs
+        # of such a backbone do not localise)
+        out_type='cls_token',
         freeze_pos_embed=False,
         init_cfg=None)
     return backbone

@@ -1,5 +1,5 @@
 # The toy counterpart of ImageNet pretraining (tools/pretrain_toy_backbone.py):
-# mmpretrain's ImageClassifier, MultiLabelDataset and Runner loop on synthetic
+# mmpretrain's ImageClassifier (class-token head, as DeiT), MultiLabelDataset and Runner loop on synthetic
 # multi-label images of the toy classes on backgrounds drawn independently of
 # the classes (no water/boat bias). The script fills in the backbone (copied
 # from the toy DuPL config, so the keys match), the data paths and the
@@ -17,7 +17,7 @@ model = dict(
         std=[58.395, 57.12, 57.375],
         to_rgb=True),
     backbone=None,  # the toy DuPL student backbone, set by the script
-    neck=dict(type='GlobalAveragePooling'),
+    neck=None,  # the backbone outputs the class token
     head=dict(
         type='MultiLabelLinearClsHead',
         num_classes=num_classes,
