@@ -8,12 +8,13 @@ writes mean ± std of every figure to benchmarks/RESULTS.md:
 
 - ``dupl``: configs/dupl_vit-tiny_toy.py;
 - ``baseline``: configs/baseline_single-student_vit-tiny_toy.py;
-- ``no_gmm``: DuPL without the GMM filter (the consistency loss still
-  switches on at the same iteration);
-- ``no_consistency``: DuPL with ``loss_weights.reg=0``;
+- ``no_gmm``: DuPL whose GMM never fits (``gmm.min_pixels=10**9``), so
+  nothing is filtered; the consistency loss still starts after
+  ``phases.gmm``;
+- ``no_consistency``: DuPL with ``loss_weights.consistency=0``;
 - ``no_discrepancy``: DuPL with ``loss_weights.disc=0``;
-- ``fixed_threshold``: DuPL without CosineThresholdHook (high threshold
-  fixed at ``model.train_cfg.high_thr``).
+- ``fixed_threshold``: DuPL with ``thresholds.high_target`` equal to
+  ``thresholds.high`` (no cosine descent).
 
 Design: ``--design paired`` (default) trains seed i on dataset i (one run
 per dataset per row); ``--design grid`` every seed on every dataset. Each
@@ -81,19 +82,17 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 # ---------------------------------------------------------------- one run
 def ablate(cfg, row: str) -> None:
     """Turn the DuPL config into ``row`` (in place)."""
-    hooks = {h['type']: h for h in cfg.custom_hooks}
+    train_cfg = cfg.model.train_cfg
     if row == 'no_gmm':
-        # the hook still switches the consistency loss on; the filter flag
-        # it sets is one the model does not read
-        hooks['GMMNoiseFilterHook']['filter_attr'] = 'gmm_ablated'
+        # the GMM never fits (so removes nothing); the consistency loss
+        # still starts at phases.gmm + 1
+        train_cfg.gmm.min_pixels = 10**9
     elif row == 'no_consistency':
-        cfg.model.train_cfg.loss_weights.reg = 0.
+        train_cfg.loss_weights.consistency = 0.
     elif row == 'no_discrepancy':
-        cfg.model.train_cfg.loss_weights.disc = 0.
+        train_cfg.loss_weights.disc = 0.
     elif row == 'fixed_threshold':
-        cfg.custom_hooks = [
-            h for h in cfg.custom_hooks if h['type'] != 'CosineThresholdHook'
-        ]
+        train_cfg.thresholds.high_target = train_cfg.thresholds.high
     elif row not in ('dupl', 'baseline'):
         raise ValueError(f'unknown row {row!r}; choose from {ROWS}')
 
@@ -137,7 +136,7 @@ def plan(args) -> List[Tuple[str, int, int]]:
 
 def ensure_dataset(data_dir: str, seed: int) -> str:
     """The toy dataset of generator seed ``seed`` (default arguments)."""
-    from mmseg_dupl.datasets.toy_voc import make_toy_voc
+    from toy_voc_data import make_toy_voc
     root = osp.join(data_dir, f'toy_voc_seed{seed}')
     done = osp.join(root, '.done')
     if not osp.isfile(done):

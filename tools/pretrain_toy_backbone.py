@@ -3,13 +3,22 @@
 
 DuPL starts from ImageNet-pretrained DeiT weights; the toy demo starts from
 this. The toy DuPL student's backbone (copied from ``--dupl-config``, so
-every key matches) is trained as mmpretrain's ``ImageClassifier`` (GAP neck,
-multi-label linear head) with mmpretrain's ``MultiLabelDataset`` and
-mmengine's Runner on synthetic images: 1-3 objects of the toy classes,
-drawn by the toy generator, on a background kind drawn uniformly and
-independently of the classes. So the task is generic classification,
+every key matches) is trained as mmpretrain's ``ImageClassifier`` with
+mmpretrain's ``MultiLabelDataset`` and mmengine's Runner on synthetic
+images: 2x2 mosaics of independent scenes of the toy generator (1-3 objects
+of the toy classes each, on a background kind drawn uniformly and
+independently of the classes), and ``TiledMultiLabelClsHead`` classifies
+each tile from its own tokens. So the task is generic classification,
 without the WSSS set's water/boat co-occurrence bias, and no image of it is
 in the WSSS set (own seed, own square sizes).
+
+Why tiles: a ViT this small, classified from the mean of all its tokens (or
+from a class token), learns tokens that all carry the whole image's classes,
+and the CAMs of such a backbone do not localise (measured: mean normalised
+CAM 0.50 on the objects and 0.51 on the background of toy train images,
+CAM mIoU 14-16 %). Scoring each tile from its own tokens keeps the tokens
+local (0.34 vs 0.05; the pretrained head's CAMs alone reach 46-56 % mIoU),
+as ImageNet-scale training does for DeiT.
 
 The output is an mmpretrain-style checkpoint (``meta``, ``state_dict`` with
 ``backbone.*`` and ``head.*``), loaded by the toy configs through
@@ -45,17 +54,18 @@ DEFAULT_OUT = osp.join(REPO, 'data', 'pretrained', 'toy_vit_cls.pth')
 # The pretraining images and schedule (part of the cache key).
 DEFAULT_SETTINGS = dict(
     seed=0,
-    num_train=3000,
+    num_train=4000,
     num_val=300,
-    img_size=64,
-    iters=400,
+    img_size=96,
+    grid=2,
+    iters=1200,
     batch_size=32,
-    lr=1e-3)
+    lr=2e-3)
 
 
 def toy_scene_fns():
     """``(make_scene, TOY_CLASSES)`` of the toy generator."""
-    from mmseg_dupl.datasets.toy_voc import TOY_CLASSES, make_scene
+    from toy_voc_data import TOY_CLASSES, make_scene
     return make_scene, TOY_CLASSES
 
 
@@ -86,36 +96,42 @@ def backbone_cfg(dupl_config: str) -> dict:
     backbone.update(
         type='mmseg.DuPLVisionTransformer',
         out_indices=[-1],
-        # classify from the class token, as DeiT's ImageNet training does:
-        # the patch tokens then keep their locality (a GAP classifier
-        # trains every patch token to carry the image's classes, and CAMs
-        # of such a backbone do not localise)
-        out_type='cls_token',
+        out_type='featmap',
         freeze_pos_embed=False,
         init_cfg=None)
     return backbone
 
 
-def write_split(root: str, split: str, count: int, size: int,
+def write_split(root: str, split: str, count: int, size: int, grid: int,
                 rng: np.random.Generator) -> None:
-    """Render ``count`` square images and mmpretrain's multi-label
-    annotation file ``<split>.json`` (``gt_label``: present class indices,
-    0-based over the foreground classes)."""
+    """Render ``count`` mosaics of ``grid x grid`` independent square
+    scenes and mmpretrain's multi-label annotation file ``<split>.json``:
+    ``gt_label`` holds ``tile * C + class`` for every class present in a
+    tile (``TiledMultiLabelClsHead``'s order)."""
     make_scene, classes = toy_scene_fns()
+    num_classes = len(classes) - 1
+    tile = size // grid
     # The same probability of water with and without a boat: the background
     # kind is uniform over the five kinds and independent of the classes.
     p_water = 1.0 / 5
     os.makedirs(osp.join(root, split), exist_ok=True)
     data_list = []
     for i in range(count):
-        scene = make_scene(rng, size, size, p_water, p_water)
+        img = np.zeros((tile * grid, tile * grid, 3), np.uint8)
+        gt_label = []
+        for t in range(grid * grid):
+            row, col = divmod(t, grid)
+            scene = make_scene(rng, tile, tile, p_water, p_water)
+            img[row * tile:(row + 1) * tile,
+                col * tile:(col + 1) * tile] = scene['img']
+            label = scene['label']
+            present = np.unique(label[(label > 0) & (label < 255)])
+            gt_label += [t * num_classes + int(c) - 1 for c in present]
         path = f'{split}/{i:05d}.png'
-        Image.fromarray(scene['img']).save(osp.join(root, path))
-        label = scene['label']
-        present = np.unique(label[(label > 0) & (label < 255)])
-        data_list.append(
-            dict(img_path=path, gt_label=[int(c) - 1 for c in present]))
-    ann = dict(metainfo=dict(classes=list(classes[1:])), data_list=data_list)
+        Image.fromarray(img).save(osp.join(root, path))
+        data_list.append(dict(img_path=path, gt_label=gt_label))
+    names = [f'{c}@tile{t}' for t in range(grid * grid) for c in classes[1:]]
+    ann = dict(metainfo=dict(classes=names), data_list=data_list)
     with open(osp.join(root, f'{split}.json'), 'w') as f:
         json.dump(ann, f)
 
@@ -127,6 +143,7 @@ def build_cfg(settings: Dict, data_root: str, work_dir: str,
     backbone = backbone_cfg(dupl_config)
     cfg.model.backbone = backbone
     cfg.model.head.in_channels = backbone['arch']['embed_dims']
+    cfg.model.head.grid = settings['grid']
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         cfg[loader].dataset.data_root = data_root
     cfg.train_dataloader.batch_size = settings['batch_size']
@@ -192,10 +209,9 @@ def pretrain(settings: Dict, out: str, dupl_config: str = DUPL_CONFIG,
     data_root = tempfile.mkdtemp(prefix='toy_cls_')
     try:
         rng = np.random.default_rng(settings['seed'])
-        write_split(data_root, 'train', settings['num_train'],
-                    settings['img_size'], rng)
-        write_split(data_root, 'val', settings['num_val'],
-                    settings['img_size'], rng)
+        for split in ('train', 'val'):
+            write_split(data_root, split, settings[f'num_{split}'],
+                        settings['img_size'], settings['grid'], rng)
         cfg = build_cfg(settings, data_root, work_dir, dupl_config)
         runner = Runner.from_cfg(cfg)
         runner.train()

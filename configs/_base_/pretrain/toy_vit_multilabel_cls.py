@@ -1,5 +1,5 @@
 # The toy counterpart of ImageNet pretraining (tools/pretrain_toy_backbone.py):
-# mmpretrain's ImageClassifier (class-token head, as DeiT), MultiLabelDataset and Runner loop on synthetic
+# mmpretrain's ImageClassifier, MultiLabelDataset and Runner loop on synthetic
 # multi-label images of the toy classes on backgrounds drawn independently of
 # the classes (no water/boat bias). The script fills in the backbone (copied
 # from the toy DuPL config, so the keys match), the data paths and the
@@ -12,20 +12,22 @@ model = dict(
     type='ImageClassifier',
     data_preprocessor=dict(
         type='ClsDataPreprocessor',
-        num_classes=num_classes,
         mean=[123.675, 116.28, 103.53],
         std=[58.395, 57.12, 57.375],
         to_rgb=True),
     backbone=None,  # the toy DuPL student backbone, set by the script
-    neck=None,  # the backbone outputs the class token
+    neck=None,
+    # each tile of a mosaic classified from its own tokens (keeps the
+    # patch tokens local, which CAMs need)
     head=dict(
-        type='MultiLabelLinearClsHead',
+        type='TiledMultiLabelClsHead',
         num_classes=num_classes,
+        grid=2,
         in_channels=None,  # the backbone's embed_dims, set by the script
         loss=dict(type='CrossEntropyLoss', use_sigmoid=True)))
 train_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    # no flip: it would move objects to the other tile's labels
     dict(type='PackInputs'),
 ]
 test_pipeline = [dict(type='LoadImageFromFile'), dict(type='PackInputs')]
