@@ -122,8 +122,9 @@ def run_one(row: str, data_root: str, seed: int, work_dir: str,
 
 # ---------------------------------------------------------------- parent
 def plan(args) -> List[Tuple[str, int, int]]:
-    """``(row, dataset, seed)`` triples, pair by pair so that a stopped
-    benchmark has every row on the same datasets."""
+    """``(row, dataset, seed)`` triples: DuPL and the baseline on every
+    pair first, then the ablations, pair by pair, so that a benchmark
+    stopped early has the main comparison complete."""
     if args.design == 'paired':
         if len(args.seeds) != len(args.datasets):
             raise ValueError('--design paired needs as many --seeds as '
@@ -131,7 +132,10 @@ def plan(args) -> List[Tuple[str, int, int]]:
         pairs = list(zip(args.datasets, args.seeds))
     else:
         pairs = [(d, s) for d in args.datasets for s in args.seeds]
-    return [(row, d, s) for d, s in pairs for row in args.rows]
+    main = [r for r in args.rows if r in ('dupl', 'baseline')]
+    rest = [r for r in args.rows if r not in main]
+    return [(row, d, s) for group in (main, rest) for d, s in pairs
+            for row in group]
 
 
 def ensure_dataset(data_dir: str, seed: int) -> str:
@@ -277,8 +281,10 @@ def write_results(args, jobs, info: Dict, started: float) -> None:
 
 def replace_section(path: str, text: str) -> None:
     """Put ``text`` in place of this benchmark's section (or append it)."""
-    with open(path) as f:
-        content = f.read()
+    content = ''
+    if osp.isfile(path):
+        with open(path) as f:
+            content = f.read()
     start = content.find(SECTION)
     if start < 0:
         content = content.rstrip('\n') + '\n\n' + text
