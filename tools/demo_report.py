@@ -330,7 +330,7 @@ def removal_table(stats: List[Dict[str, int]], count: int) -> str:
             f"| {st['removed_right']} "
             f"({_pct(st['removed_right'], removed)}) | "
             f"{_pct(st['fg_wrong'] - st['removed_wrong'], left)} |")
-    return (f'First {count} train images, pseudo labels of the final '
+    return (f'The first {count} train images, pseudo labels of the final '
             'models:\n\n' + head + '\n'.join(rows))
 
 
@@ -362,6 +362,7 @@ def write_report(runs: Dict, work_dir: str, removal_images: int = 64,
     plot_curves(runs, osp.join(work_dir, 'curves.png'))
     plot_cams_and_labels(runs, train_set, work_dir)
     plot_predictions(runs, val_set, osp.join(work_dir, 'predictions.png'))
+    removal_images = min(removal_images, len(train_set))
     removal = gmm_removal_stats(runs['dupl']['runner'].model, train_set,
                                 removal_images)
     tables = dict(

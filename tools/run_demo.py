@@ -41,6 +41,10 @@ def parse_args() -> argparse.Namespace:
         '--iters', type=int, default=None,
         help='training iterations (default: the toy config\'s)')
     parser.add_argument(
+        '--pretrained', default=None,
+        help='pretrained toy backbone to build or reuse (default: the '
+        "config's, data/pretrained/toy_vit_cls.pth)")
+    parser.add_argument(
         '--skip-baseline', action='store_true',
         help='train DuPL only (the report then has no baseline column)')
     parser.add_argument(
@@ -64,10 +68,12 @@ def ensure_pretrained(cfg: Config) -> float:
 
 
 def load_config(path: str, data_root: str, work_dir: str,
-                iters: int = None) -> Config:
+                iters: int = None, pretrained: str = None) -> Config:
     """The toy config pointed at ``data_root``, with a progress bar."""
     cfg = Config.fromfile(path)
     cfg.work_dir = work_dir
+    if pretrained:
+        cfg.model.student.backbone.init_cfg.checkpoint = pretrained
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         cfg[loader].dataset.data_root = data_root
     cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [
@@ -171,7 +177,9 @@ def main() -> None:
     start = time.time()
     work_dir = osp.abspath(args.work_dir)
     os.makedirs(work_dir, exist_ok=True)
-    pretrain_seconds = ensure_pretrained(Config.fromfile(DUPL_CONFIG))
+    pretrain_seconds = ensure_pretrained(
+        load_config(DUPL_CONFIG, args.data_root, work_dir, None,
+                    args.pretrained))
     runs = {}
     plan = [('dupl', DUPL_CONFIG, ['s1', 's2', 'ensemble'])]
     if not args.skip_baseline:
@@ -179,7 +187,7 @@ def main() -> None:
     for name, path, students in plan:
         print(f'\n=== training {name} ({osp.relpath(path, REPO)}) ===')
         cfg = load_config(path, args.data_root, osp.join(work_dir, name),
-                          args.iters)
+                          args.iters, args.pretrained)
         run = train(cfg, args.reuse_checkpoints)
         model = run['runner'].model
         val_set = split_dataset(cfg, cfg.val_dataloader.dataset.ann_file)
