@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.stamp
 PYTEST_ARGS ?=
 
-.PHONY: demo test setup data clean-demo
+.PHONY: demo test setup data pretrain clean-demo
 
 $(STAMP): scripts/setup_env.sh setup.py
 	bash scripts/setup_env.sh
@@ -18,6 +18,10 @@ data/toy_voc/.done: $(STAMP)
 	touch $@
 
 data: data/toy_voc/.done
+
+# The toy backbone's pretrained weights (cached; `demo` builds them too).
+pretrain: $(STAMP)
+	$(PY) tools/pretrain_toy_backbone.py
 
 demo: $(STAMP) data/toy_voc/.done
 	$(PY) tools/run_demo.py --data-root data/toy_voc --work-dir work_dirs/demo

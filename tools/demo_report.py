@@ -18,6 +18,9 @@ from mmseg_dupl.models.segmentors.batch_meta import \
 from mmseg_dupl.models.utils.cam import multi_scale_cam  # noqa: E402
 
 NUM_SHOWN = 4
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+# Written by benchmarks/bench_demo_seeds.py: DuPL's lead with its spread.
+BENCH_SUMMARY = osp.join(REPO, 'benchmarks', 'demo_seeds_summary.json')
 
 
 def read_scalars(work_dir: str) -> List[dict]:
@@ -66,8 +69,9 @@ def plot_curves(runs: Dict, out: str) -> None:
     plt.close(fig)
 
 
-def first_batch(dataset, count: int = NUM_SHOWN) -> dict:
-    return pseudo_collate([dataset[i] for i in range(count)])
+def first_batch(dataset, count: int = NUM_SHOWN, start: int = 0) -> dict:
+    return pseudo_collate(
+        [dataset[i] for i in range(start, min(start + count, len(dataset)))])
 
 
 def colorize(label: np.ndarray, palette: np.ndarray) -> np.ndarray:
@@ -79,11 +83,14 @@ def colorize(label: np.ndarray, palette: np.ndarray) -> np.ndarray:
 
 
 @torch.no_grad()
-def training_visuals(model, dataset) -> dict:
+def training_visuals(model, dataset, count: int = NUM_SHOWN,
+                     start: int = 0) -> dict:
     """Images, CAMs, pseudo labels before/after the GMM filter and the
-    removed pixels, computed as in training (final thresholds)."""
+    removed pixels, computed as in training (final thresholds), with the
+    ground truth (which training never sees) resized to the labels."""
     model.eval()
-    data = model.data_preprocessor(first_batch(dataset), False)
+    data = model.data_preprocessor(first_batch(dataset, count, start),
+                                   False)
     x, samples = data['inputs'], data['data_samples']
     cls = meta_tensor(samples, 'cls_labels', x)
     cams = [multi_scale_cam(s.cams, x, (1.0, 0.5, 1.5))[0]
@@ -103,7 +110,52 @@ def training_visuals(model, dataset) -> dict:
         cams=[(c * present).amax(1).numpy() for c in cams],
         labels=[y.numpy() for y in pseudo.labels],
         filtered=[y.numpy() for y in pseudo.filtered],
-        gt=[s.gt_sem_seg.data[0].numpy() for s in samples])
+        gt=[_resize_nearest(s.gt_sem_seg.data[0], x.shape[2:])
+            for s in samples])
+
+
+def _resize_nearest(label: torch.Tensor, size) -> np.ndarray:
+    """``(H, W)`` label map resized (nearest) to ``size``."""
+    return torch.nn.functional.interpolate(
+        label[None, None].float(), size=tuple(size),
+        mode='nearest')[0, 0].long().numpy()
+
+
+def removal_counts(before: np.ndarray, after: np.ndarray,
+                   gt: np.ndarray, ignore: int = 255) -> Dict[str, int]:
+    """What the GMM filter removed, judged by the ground truth.
+
+    Args:
+        before (np.ndarray): Pseudo labels before the filter, ``(H, W)``.
+        after (np.ndarray): The same after it (removed pixels = ignore).
+        gt (np.ndarray): Ground truth at the same size (ignore = 255).
+
+    Returns:
+        dict: foreground pseudo-label pixels with a known truth (``fg``),
+        those that were wrong (``fg_wrong``), and the removed ones that
+        were wrong / right (``removed_wrong``, ``removed_right``).
+    """
+    fg = (before != 0) & (before != ignore) & (gt != ignore)
+    wrong = fg & (before != gt)
+    removed = fg & (after == ignore)
+    return dict(fg=int(fg.sum()), fg_wrong=int(wrong.sum()),
+                removed_wrong=int((removed & wrong).sum()),
+                removed_right=int((removed & ~wrong).sum()))
+
+
+def gmm_removal_stats(model, dataset, count: int,
+                      batch: int = 8) -> List[Dict[str, int]]:
+    """``removal_counts`` summed over the first ``count`` images, per
+    student (its own pseudo labels and its own GMM fit)."""
+    totals = [dict() for _ in model.students]
+    for start in range(0, min(count, len(dataset)), batch):
+        vis = training_visuals(model, dataset, batch, start)
+        for k, total in enumerate(totals):
+            for y0, y1, gt in zip(vis['labels'][k], vis['filtered'][k],
+                                  vis['gt']):
+                for key, value in removal_counts(y0, y1, gt).items():
+                    total[key] = total.get(key, 0) + value
+    return totals
 
 
 def plot_grid(columns: List[tuple], out: str) -> None:
@@ -138,22 +190,28 @@ def plot_cams_and_labels(runs: Dict, dataset, out_dir: str) -> None:
     label_cols = [('image', vis['image'], None)]
     for k in (1, 2):
         before, after = vis['labels'][k - 1], vis['filtered'][k - 1]
-        removed = (before != after)
         label_cols += [
             (f'Y{k} before GMM', [colorize(y, palette) for y in before],
              None),
-            (f'Y{k} after GMM (red: removed)',
-             [_mark(colorize(y, palette), m) for y, m in zip(after, removed)],
-             None)
+            (f'Y{k} removed by GMM\n(green: was wrong, red: was right)',
+             [_mark_removed(colorize(y, palette), y, a, gt)
+              for y, a, gt in zip(before, after, vis['gt'])], None)
         ]
     label_cols.append(('ground truth', [colorize(y, palette)
                                         for y in vis['gt']], None))
     plot_grid(label_cols, osp.join(out_dir, 'pseudo_labels.png'))
 
 
-def _mark(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def _mark_removed(rgb: np.ndarray, before: np.ndarray, after: np.ndarray,
+                  gt: np.ndarray, ignore: int = 255) -> np.ndarray:
+    """Paint removed pixels green where the label was wrong, red where it
+    was right (and grey where the truth is unknown)."""
     out = rgb.copy()
-    out[mask] = (255, 0, 0)
+    removed = (before != ignore) & (after == ignore)
+    known = gt != ignore
+    out[removed & ~known] = (128, 128, 128)
+    out[removed & known & (before != gt)] = (0, 200, 0)
+    out[removed & known & (before == gt)] = (255, 0, 0)
     return out
 
 
@@ -222,25 +280,77 @@ def plot_pipeline(cfg, out: str, count: int = 3) -> None:
     plt.close(fig)
 
 
+FIGURES = ('seg_s1', 'seg_s2', 'seg_ensemble', 'cam_train', 'pseudo_train')
+MODEL_NAMES = dict(dupl='DuPL (2 students)',
+                   baseline='single-student baseline')
+
+
 def metrics_table(runs: Dict) -> str:
-    """The markdown table of the report and the README."""
+    """The mIoU table of the report and the README."""
     head = ('| model | seg s1 | seg s2 | seg ensemble | CAM (train) | '
             'pseudo label (train) | train time |\n'
             '|---|---|---|---|---|---|---|\n')
     lines = []
     for name, run in runs.items():
         m = run['metrics']
-        cells = [f"{m[k]:.1f}" if k in m else '–' for k in (
-            'seg_s1', 'seg_s2', 'seg_ensemble', 'cam_train', 'pseudo_train')]
-        label = 'DuPL (2 students)' if name == 'dupl' else \
-            'single-student baseline'
-        lines.append(f'| {label} | ' + ' | '.join(cells) +
+        cells = [f"{m[k]['mIoU']:.1f}" if k in m else '–' for k in FIGURES]
+        lines.append(f'| {MODEL_NAMES[name]} | ' + ' | '.join(cells) +
                      f" | {run['seconds'] / 60:.1f} min |")
     return head + '\n'.join(lines)
 
 
-def write_report(runs: Dict, work_dir: str) -> Dict:
-    """Write every figure and ``report.md``; return the table."""
+def per_class_table(runs: Dict, classes: List[str]) -> str:
+    """IoU per class (rows) for every model and figure (columns)."""
+    cols = [(name, key) for name, run in runs.items() for key in FIGURES
+            if key in run['metrics']]
+    head = '| class | ' + ' | '.join(
+        f"{'DuPL' if n == 'dupl' else 'baseline'} {k.replace('_', ' ')}"
+        for n, k in cols) + ' |\n|---' + '|---' * len(cols) + '|\n'
+    rows = [
+        f'| {cls} | ' + ' | '.join(
+            f"{runs[n]['metrics'][k]['IoU'][i]:.1f}" for n, k in cols) + ' |'
+        for i, cls in enumerate(classes)
+    ]
+    return head + '\n'.join(rows)
+
+
+def removal_table(stats: List[Dict[str, int]], count: int) -> str:
+    """The GMM filter's removals per student, judged by the ground truth."""
+    head = ('| student | fg pseudo-label pixels | wrong before filter | '
+            'removed | removed that were wrong | removed that were right | '
+            'wrong after filter |\n|---|---|---|---|---|---|---|\n')
+    rows = []
+    for k, st in enumerate(stats, start=1):
+        removed = st['removed_wrong'] + st['removed_right']
+        left = st['fg'] - removed
+        rows.append(
+            f"| s{k} | {st['fg']} | {_pct(st['fg_wrong'], st['fg'])} | "
+            f"{removed} ({_pct(removed, st['fg'])}) | "
+            f"{st['removed_wrong']} ({_pct(st['removed_wrong'], removed)}) "
+            f"| {st['removed_right']} "
+            f"({_pct(st['removed_right'], removed)}) | "
+            f"{_pct(st['fg_wrong'] - st['removed_wrong'], left)} |")
+    return (f'The first {count} train images, pseudo labels of the final '
+            'models:\n\n' + head + '\n'.join(rows))
+
+
+def _pct(part: int, whole: int) -> str:
+    return f'{100.0 * part / whole:.1f} %' if whole else '–'
+
+
+def benchmark_lead(path: str) -> str:
+    """The seeds benchmark's DuPL - baseline line, if it has been run."""
+    if not osp.isfile(path):
+        return ('The seeds benchmark (`benchmarks/bench_demo_seeds.py`) has '
+                'not been run here; see `benchmarks/RESULTS.md` for the '
+                'spread over seeds.')
+    with open(path) as f:
+        return json.load(f)['lead_sentence']
+
+
+def write_report(runs: Dict, work_dir: str, removal_images: int = 64,
+                 bench_summary: str = BENCH_SUMMARY) -> Dict:
+    """Write every figure and ``report.md``; return the tables."""
     cfg = runs['dupl']['cfg']
     from mmseg.registry import DATASETS
     train_cfg = cfg.test_dataloader.dataset.copy()
@@ -252,23 +362,52 @@ def write_report(runs: Dict, work_dir: str) -> Dict:
     plot_curves(runs, osp.join(work_dir, 'curves.png'))
     plot_cams_and_labels(runs, train_set, work_dir)
     plot_predictions(runs, val_set, osp.join(work_dir, 'predictions.png'))
-    table = metrics_table(runs)
+    removal_images = min(removal_images, len(train_set))
+    removal = gmm_removal_stats(runs['dupl']['runner'].model, train_set,
+                                removal_images)
+    tables = dict(
+        table=metrics_table(runs),
+        per_class=per_class_table(runs, list(val_set.metainfo['classes'])),
+        removal=removal_table(removal, removal_images),
+        lead=benchmark_lead(bench_summary))
+    backbone = cfg.model.student.backbone
     with open(osp.join(work_dir, 'report.md'), 'w') as f:
-        f.write(REPORT.format(table=table, iters=cfg.train_cfg.max_iters))
-    return dict(table=table)
+        f.write(REPORT.format(
+            iters=cfg.train_cfg.max_iters,
+            batch=cfg.train_dataloader.batch_size,
+            layers=backbone.arch.num_layers,
+            dims=backbone.arch.embed_dims,
+            crop=cfg.train_dataloader.dataset.pipeline[3].crop_size,
+            **tables))
+    return dict(tables, removal_stats=removal)
 
 
 REPORT = """# DuPL demo on the toy dataset
 
 Trained on the CPU with `configs/dupl_vit-tiny_toy.py` ({iters} iterations,
-batch 4, a 6-layer 96-d ViT from scratch) and, next to it, the single-student
-baseline `configs/baseline_single-student_vit-tiny_toy.py` (one student, fixed
-threshold 0.7, no GMM filter, no consistency loss) on the same schedule.
-mIoU (%) by mmseg's IoUMetric: segmentation on the toy val split (student 1,
-student 2, their logit mean), CAM labels and PAR-refined pseudo labels of
-student 1 on the train split with the image-level labels.
+batch {batch}, {crop} px crops, a {layers}-layer {dims}-d ViT whose backbone
+starts from `tools/pretrain_toy_backbone.py`'s classification weights, the toy
+stand-in for ImageNet) and, next to it, the single-student baseline
+`configs/baseline_single-student_vit-tiny_toy.py` (one student from the same
+weights, fixed threshold 0.7, no GMM filter, no consistency loss, no
+discrepancy loss) on the same schedule. mIoU (%) by mmseg's IoUMetric:
+segmentation on the toy val split (student 1, student 2, their logit mean),
+CAM labels and PAR-refined pseudo labels of student 1 on the train split
+with the image-level labels.
 
 {table}
+
+{lead}
+
+## IoU per class (%)
+
+{per_class}
+
+## What the GMM filter removed
+
+The filter runs on each student's own pseudo labels (spec 8); the ground
+truth, which training never sees, tells which removed pixels were wrong.
+{removal}
 
 ## Figures
 
@@ -279,9 +418,10 @@ student 1 on the train split with the image-level labels.
   and the fraction of foreground pseudo-label pixels the GMM filter removed.
 - `cams.png`: multi-scale CAMs (max over the image's classes) of both
   students and of the baseline on train images.
-- `pseudo_labels.png`: each student's pseudo labels before and after GMM
-  filtering (removed pixels in red; white = uncertain, 255), with the ground
-  truth, which training never sees.
+- `pseudo_labels.png`: each student's pseudo labels before the GMM filter
+  and the pixels it removed (green: the label was wrong, red: it was right,
+  grey: no ground truth there; white = uncertain, 255), with the ground
+  truth.
 - `predictions.png`: val predictions of each student, the ensemble and the
   baseline against the ground truth.
 
@@ -297,9 +437,8 @@ It shows the whole method running end to end on real files through mmseg's
 Runner: both students, their CAMs, cross pseudo-supervision, the descending
 threshold, the GMM filter and the consistency loss switching on at their
 iterations, and evaluation with mmseg's metric. The numbers come from one
-seed of a tiny model trained from scratch for minutes on synthetic scenes;
-differences of a few points between DuPL and the baseline are within what
-another seed could change. It says nothing about PASCAL VOC or COCO accuracy:
-those need the DeiT-B configs, ImageNet weights and a GPU (the paper reports
-69.9 / 72.2 mIoU on VOC val, single-scale / multi-scale + CRF).
+seed of a tiny model on synthetic scenes; the benchmark line above gives
+the spread over seeds and datasets. It says nothing about PASCAL VOC or COCO
+accuracy: those need the DeiT-B configs, ImageNet weights and a GPU (the
+paper reports 69.9 / 72.2 mIoU on VOC val, single-scale / multi-scale + CRF).
 """

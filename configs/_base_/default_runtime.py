@@ -13,8 +13,10 @@ env_cfg = dict(
     dist_cfg=dict(backend='nccl'),
 )
 vis_backends = [dict(type='LocalVisBackend')]
-visualizer = dict(
-    type='SegLocalVisualizer', vis_backends=vis_backends, name='visualizer')
+# No fixed `name`: the Runner then names the visualizer after its experiment,
+# so a second Runner in the same process (the demo's baseline) gets its own
+# instance and log directory instead of reusing the first one's.
+visualizer = dict(type='SegLocalVisualizer', vis_backends=vis_backends)
 log_processor = dict(by_epoch=False)
 log_level = 'INFO'
 load_from = None

@@ -1,0 +1,327 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""The demo over seeds and datasets: DuPL, the baseline and ablations.
+
+Trains every row below on toy datasets made with different generator
+seeds and with different training seeds, all from the same pretrained toy
+backbone (as every VOC run starts from the same ImageNet weights), and
+writes mean ± std of every figure to benchmarks/RESULTS.md:
+
+- ``dupl``: configs/dupl_vit-tiny_toy.py;
+- ``baseline``: configs/baseline_single-student_vit-tiny_toy.py;
+- ``no_gmm``: DuPL whose GMM never fits (``gmm.min_pixels=10**9``), so
+  nothing is filtered; the consistency loss still starts after
+  ``phases.gmm``;
+- ``no_consistency``: DuPL with ``loss_weights.consistency=0``;
+- ``no_discrepancy``: DuPL with ``loss_weights.disc=0``;
+- ``fixed_threshold``: DuPL with ``thresholds.high_target`` equal to
+  ``thresholds.high`` (no cosine descent).
+
+Design: ``--design paired`` (default) trains seed i on dataset i (one run
+per dataset per row); ``--design grid`` every seed on every dataset. Each
+run is a child process with one torch thread (``--jobs`` of them at once);
+its figures go to ``RUNS_DIR/<row>_d<dataset>_s<seed>.json``, so an
+interrupted benchmark resumes, and the table is rewritten after every
+finished run with the count of finished runs, so it is honest even if
+stopped early.
+
+    python benchmarks/bench_demo_seeds.py --jobs 2
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from common import (REPO, RESULTS, command_line, machine_info,
+                    markdown_table)
+
+sys.path.insert(0, osp.join(REPO, 'tools'))
+
+ROWS = ('dupl', 'baseline', 'no_gmm', 'no_consistency', 'no_discrepancy',
+        'fixed_threshold')
+ROW_NAMES = dict(
+    dupl='DuPL', baseline='single-student baseline', no_gmm='DuPL, no GMM '
+    'filter', no_consistency='DuPL, no consistency loss',
+    no_discrepancy='DuPL, no discrepancy loss',
+    fixed_threshold='DuPL, fixed threshold')
+FIGURES = ('seg_s1', 'seg_s2', 'seg_ensemble', 'cam_train', 'pseudo_train')
+SECTION = '## Demo: DuPL vs the baseline over seeds and datasets'
+SUMMARY = osp.join(REPO, 'benchmarks', 'demo_seeds_summary.json')
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--datasets', type=int, nargs='+', default=[0, 1, 2],
+                        help='generator seeds of the toy datasets')
+    parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2],
+                        help='training seeds')
+    parser.add_argument('--design', choices=('paired', 'grid'),
+                        default='paired')
+    parser.add_argument('--rows', nargs='+', choices=ROWS, default=ROWS)
+    parser.add_argument('--jobs', type=int, default=2,
+                        help='runs at once (one torch thread each)')
+    parser.add_argument('--iters', type=int, default=None,
+                        help='training iterations (default: the configs\')')
+    parser.add_argument('--data-dir', default=osp.join(REPO, 'data'))
+    parser.add_argument('--runs-dir',
+                        default=osp.join(REPO, 'work_dirs', 'bench_demo'))
+    parser.add_argument('--results', default=RESULTS)
+    parser.add_argument('--summary', default=SUMMARY)
+    # one run (what the parent starts in a child process)
+    parser.add_argument('--one', nargs=3, metavar=('ROW', 'DATA', 'SEED'),
+                        help=argparse.SUPPRESS)
+    parser.add_argument('--out', help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+# ---------------------------------------------------------------- one run
+def ablate(cfg, row: str) -> None:
+    """Turn the DuPL config into ``row`` (in place)."""
+    train_cfg = cfg.model.train_cfg
+    if row == 'no_gmm':
+        # the GMM never fits (so removes nothing); the consistency loss
+        # still starts at phases.gmm + 1
+        train_cfg.gmm.min_pixels = 10**9
+    elif row == 'no_consistency':
+        train_cfg.loss_weights.consistency = 0.
+    elif row == 'no_discrepancy':
+        train_cfg.loss_weights.disc = 0.
+    elif row == 'fixed_threshold':
+        train_cfg.thresholds.high_target = train_cfg.thresholds.high
+    elif row not in ('dupl', 'baseline'):
+        raise ValueError(f'unknown row {row!r}; choose from {ROWS}')
+
+
+def run_one(row: str, data_root: str, seed: int, work_dir: str,
+            iters: Optional[int]) -> Dict:
+    """Train one row on one dataset with one seed; evaluate as the demo."""
+    import run_demo
+    config = run_demo.BASELINE_CONFIG if row == 'baseline' else \
+        run_demo.DUPL_CONFIG
+    cfg = run_demo.load_config(config, data_root, work_dir, iters)
+    ablate(cfg, row)
+    cfg.randomness = dict(seed=seed)
+    cfg.custom_hooks = [h for h in cfg.custom_hooks
+                        if h['type'] != 'ProgressBarHook']
+    run = run_demo.train(cfg)
+    val_set = run_demo.split_dataset(cfg, cfg.val_dataloader.dataset.ann_file)
+    train_set = run_demo.split_dataset(cfg,
+                                       'ImageSets/Segmentation/train.txt')
+    students = ['s1'] if row == 'baseline' else ['s1', 's2', 'ensemble']
+    metrics = run_demo.evaluate_all(run['runner'].model, val_set, train_set,
+                                    students)
+    return dict(row=row, seed=seed, data_root=data_root,
+                seconds=run['seconds'], metrics=metrics,
+                classes=list(val_set.metainfo['classes']))
+
+
+# ---------------------------------------------------------------- parent
+def plan(args) -> List[Tuple[str, int, int]]:
+    """``(row, dataset, seed)`` triples: DuPL and the baseline on every
+    pair first, then the ablations, pair by pair, so that a benchmark
+    stopped early has the main comparison complete."""
+    if args.design == 'paired':
+        if len(args.seeds) != len(args.datasets):
+            raise ValueError('--design paired needs as many --seeds as '
+                             '--datasets')
+        pairs = list(zip(args.datasets, args.seeds))
+    else:
+        pairs = [(d, s) for d in args.datasets for s in args.seeds]
+    main = [r for r in args.rows if r in ('dupl', 'baseline')]
+    rest = [r for r in args.rows if r not in main]
+    return [(row, d, s) for group in (main, rest) for d, s in pairs
+            for row in group]
+
+
+def ensure_dataset(data_dir: str, seed: int) -> str:
+    """The toy dataset of generator seed ``seed`` (default arguments)."""
+    from toy_voc_data import make_toy_voc
+    root = osp.join(data_dir, f'toy_voc_seed{seed}')
+    done = osp.join(root, '.done')
+    if not osp.isfile(done):
+        make_toy_voc(root, seed=seed, overwrite=True)
+        open(done, 'w').close()
+    return root
+
+
+def result_path(args, row: str, data: int, seed: int) -> str:
+    return osp.join(args.runs_dir, f'{row}_d{data}_s{seed}.json')
+
+
+def launch(args, job: Tuple[str, int, int], data_root: str) -> None:
+    """Run one job in a child process with one torch thread."""
+    row, data, seed = job
+    out = result_path(args, row, data, seed)
+    if osp.isfile(out):
+        return
+    work_dir = osp.splitext(out)[0]
+    env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
+    cmd = [sys.executable, osp.abspath(__file__), '--one', row, data_root,
+           str(seed), '--out', out]
+    if args.iters:
+        cmd += ['--iters', str(args.iters)]
+    os.makedirs(work_dir, exist_ok=True)
+    with open(work_dir + '.log', 'w') as log:
+        subprocess.run(cmd, cwd=REPO, env=env, stdout=log,
+                       stderr=subprocess.STDOUT, check=True)
+
+
+def load_results(args, jobs) -> List[Dict]:
+    results = []
+    for row, data, seed in jobs:
+        path = result_path(args, row, data, seed)
+        if osp.isfile(path):
+            with open(path) as f:
+                results.append(dict(json.load(f), dataset=data))
+    return results
+
+
+def mean_std(values: Sequence[float]) -> str:
+    if not values:
+        return '–'
+    if len(values) == 1:
+        return f'{values[0]:.1f}'
+    return f'{statistics.mean(values):.1f} ± {statistics.stdev(values):.1f}'
+
+
+def summary_rows(results: List[Dict], rows: Sequence[str]) -> List[list]:
+    table = []
+    for row in rows:
+        runs = [r for r in results if r['row'] == row]
+        cells = [mean_std([r['metrics'][k]['mIoU'] for r in runs
+                           if k in r['metrics']]) for k in FIGURES]
+        minutes = mean_std([r['seconds'] / 60 for r in runs])
+        table.append([ROW_NAMES[row], len(runs)] + cells + [minutes])
+    return table
+
+
+def per_class_rows(results: List[Dict], rows: Sequence[str],
+                   key: str) -> Tuple[List[str], List[list]]:
+    classes = results[0]['classes']
+    table = []
+    for row in rows:
+        runs = [r for r in results if r['row'] == row and key in r['metrics']]
+        table.append([ROW_NAMES[row]] + [
+            mean_std([r['metrics'][key]['IoU'][i] for r in runs])
+            for i in range(len(classes))])
+    return classes, table
+
+
+def paired_leads(results: List[Dict], key: str) -> List[float]:
+    """DuPL - baseline on each (dataset, seed) both finished."""
+    by = {(r['row'], r['dataset'], r['seed']): r for r in results}
+    return [
+        by[('dupl', d, s)]['metrics'][key]['mIoU'] -
+        by[('baseline', d, s)]['metrics']['seg_s1']['mIoU']
+        for (row, d, s) in by if row == 'dupl' and ('baseline', d, s) in by
+    ]
+
+
+def lead_sentence(results: List[Dict], total: int) -> str:
+    leads = {k: paired_leads(results, f'seg_{k}') for k in ('s1',
+                                                             'ensemble')}
+    n = len(leads['s1'])
+    if n < 2:
+        return (f'DuPL vs the baseline over seeds: fewer than two finished '
+                f'pairs yet ({len(results)} of {total} runs).')
+    parts = []
+    for key, values in leads.items():
+        mean, std = statistics.mean(values), statistics.stdev(values)
+        parts.append(f'{key} {mean:+.1f} ± {std:.1f}')
+    mean, std = statistics.mean(leads['s1']), statistics.stdev(leads['s1'])
+    verdict = ('inside the run-to-run spread: no lead can be claimed'
+               if abs(mean) <= std else
+               'larger than its spread' if mean > 0 else
+               'a deficit larger than its spread')
+    return (f'DuPL minus the baseline, seg mIoU on toy val (mean ± std over '
+            f'{n} paired dataset/seed runs, benchmarks/RESULTS.md): '
+            f"{', '.join(parts)} points; the s1 lead is {verdict}.")
+
+
+def write_results(args, jobs, info: Dict, started: float) -> None:
+    results = load_results(args, jobs)
+    if not results:
+        return
+    header = ['row', 'runs'] + [
+        'seg s1', 'seg s2', 'seg ensemble', 'CAM (train)',
+        'pseudo label (train)'] + ['train min']
+    body = [
+        f'{len(results)} of {len(jobs)} runs finished '
+        f'({args.design} design: datasets {args.datasets} from generator '
+        f'seeds, training seeds {args.seeds}'
+        + (', seed i on dataset i' if args.design == 'paired' else '') +
+        f'; {(time.time() - started) / 60:.0f} min so far). mIoU (%), '
+        'mean ± std over the finished runs of each row; every run starts '
+        'from the same pretrained toy backbone. Seg on toy val, CAM and '
+        'pseudo labels (student 1) on toy train.',
+        markdown_table(header, summary_rows(results, args.rows)),
+        lead_sentence(results, len(jobs))
+    ]
+    for key, title in (('seg_s1', 'seg s1 (val)'),
+                       ('cam_train', 'CAM (train)'),
+                       ('pseudo_train', 'pseudo label (train)')):
+        classes, table = per_class_rows(results, args.rows, key)
+        body += [f'IoU per class, {title}:',
+                 markdown_table(['row'] + classes, table)]
+    machine = '\n'.join(f'- {k}: {v}' for k, v in info.items())
+    text = (f'{SECTION} ({time.strftime("%Y-%m-%d %H:%M")})\n\n' +
+            '\n\n'.join(body) + f'\n\nMachine:\n\n{machine}\n\nCommand:\n\n'
+            f'```bash\n{command_line()}\n```\n')
+    replace_section(args.results, text)
+    with open(args.summary, 'w') as f:
+        json.dump(dict(lead_sentence=lead_sentence(results, len(jobs)),
+                       finished=len(results), planned=len(jobs)), f,
+                  indent=1)
+
+
+def replace_section(path: str, text: str) -> None:
+    """Put ``text`` in place of this benchmark's section (or append it)."""
+    content = ''
+    if osp.isfile(path):
+        with open(path) as f:
+            content = f.read()
+    start = content.find(SECTION)
+    if start < 0:
+        content = content.rstrip('\n') + '\n\n' + text
+    else:
+        end = content.find('\n## ', start + len(SECTION))
+        tail = content[end + 1:] if end >= 0 else ''
+        content = content[:start] + text + ('\n' + tail if tail else '')
+    with open(path, 'w') as f:
+        f.write(content)
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    args = parse_args(argv)
+    if args.one:
+        row, data_root, seed = args.one
+        result = run_one(row, data_root, int(seed),
+                         osp.splitext(args.out)[0], args.iters)
+        with open(args.out, 'w') as f:
+            json.dump(result, f, indent=1)
+        return
+    info = machine_info()
+    info['torch threads'] = f'1 per run, {args.jobs} runs at once'
+    jobs = plan(args)
+    roots = {d: ensure_dataset(args.data_dir, d) for d in args.datasets}
+    os.makedirs(args.runs_dir, exist_ok=True)
+    started = time.time()
+    write_results(args, jobs, info, started)
+
+    def work(job):
+        launch(args, job, roots[job[1]])
+        write_results(args, jobs, info, started)
+        print(f'finished {job}', flush=True)
+
+    with ThreadPoolExecutor(args.jobs) as pool:
+        for future in [pool.submit(work, job) for job in jobs]:
+            future.result()
+
+
+if __name__ == '__main__':
+    main()

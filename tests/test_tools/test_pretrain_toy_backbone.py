@@ -1,0 +1,85 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""tools/pretrain_toy_backbone.py: a few iterations of the real script, its
+cache, and its checkpoint through the toy config's ``Pretrained`` route."""
+import importlib.util
+import json
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmseg.registry import MODELS
+
+import mmseg_dupl  # noqa: F401
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+TOOL = osp.join(REPO, 'tools', 'pretrain_toy_backbone.py')
+TOY_CONFIG = osp.join(REPO, 'configs', 'dupl_vit-tiny_toy.py')
+TINY = ['--num-train', '16', '--num-val', '8', '--img-size', '32',
+        '--iters', '3', '--batch-size', '4']
+
+
+def _tool():
+    spec = importlib.util.spec_from_file_location('pretrain_toy', TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope='module')
+def pretrained(tmp_path_factory):
+    out = str(tmp_path_factory.mktemp('pretrain') / 'toy_vit_cls.pth')
+    record = _tool().main(TINY + ['--out', out])
+    return dict(out=out, record=record)
+
+
+def test_writes_an_mmpretrain_style_checkpoint(pretrained):
+    assert pretrained['record']['reused'] is False
+    ckpt = torch.load(pretrained['out'], map_location='cpu')
+    assert set(ckpt) == {'meta', 'state_dict'}
+    prefixes = {k.split('.')[0] for k in ckpt['state_dict']}
+    assert prefixes == {'backbone', 'head'}
+    # the cache key records the settings it was trained with
+    assert ckpt['meta']['settings']['iters'] == 3
+    assert 'mAP' in ckpt['meta']['val']
+
+
+def test_same_settings_reuse_the_cache_and_force_reproduces_it(pretrained):
+    tool = _tool()
+    before = torch.load(pretrained['out'])['state_dict']
+    record = tool.main(TINY + ['--out', pretrained['out']])
+    assert record['reused'] is True
+    record = tool.main(TINY + ['--out', pretrained['out'], '--force'])
+    assert record['reused'] is False
+    after = torch.load(pretrained['out'])['state_dict']
+    assert before.keys() == after.keys()
+    for key in before:  # deterministic for a seed
+        assert torch.equal(before[key], after[key]), key
+    # other settings are another cache key: not reused
+    with open(pretrained['out'] + '.json') as f:
+        key = json.load(f)['key']
+    assert not tool.cached(pretrained['out'], dict(key, settings=dict(
+        key['settings'], seed=1)))
+
+
+def test_toy_config_loads_every_backbone_key_through_init_cfg(pretrained):
+    cfg = Config.fromfile(TOY_CONFIG)
+    init_cfg = cfg.model.student.backbone.init_cfg
+    assert init_cfg.type == 'Pretrained' and init_cfg.prefix == 'backbone.'
+    init_cfg.checkpoint = pretrained['out']
+    init_default_scope('mmseg')  # the pretraining Runner left mmpretrain's
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    source = {
+        k[len('backbone.'):]: v
+        for k, v in torch.load(pretrained['out'])['state_dict'].items()
+        if k.startswith('backbone.')
+    }
+    for student in model.students:
+        target = student.backbone.state_dict()
+        assert set(target) == set(source)
+        for key, value in target.items():
+            assert torch.equal(value, source[key]), key
+        # the position table stays frozen after loading, as for DeiT
+        assert not student.backbone.pos_embed.requires_grad

@@ -1,0 +1,50 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""tools/run_demo.py: DuPL and the baseline trained in one process."""
+import glob
+import importlib.util
+import json
+import os.path as osp
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+TOOL = osp.join(REPO, 'tools', 'run_demo.py')
+
+
+def _tool():
+    spec = importlib.util.spec_from_file_location('run_demo', TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _scalar_rows(work_dir: str) -> list:
+    paths = glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))
+    assert len(paths) == 1, paths
+    with open(paths[0]) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def test_two_runners_in_one_process_keep_separate_scalars(
+        toy_data_root, tmp_path):
+    """mmengine's Visualizer is a named process-wide instance: with one
+    fixed name the second Runner reused the first one's, and the
+    baseline's scalars landed in the DuPL run's scalars.json."""
+    demo = _tool()
+    runners = {}
+    for name, config in (('dupl', demo.DUPL_CONFIG),
+                         ('baseline', demo.BASELINE_CONFIG)):
+        cfg = demo.load_config(config, toy_data_root,
+                               str(tmp_path / name), iters=2)
+        cfg.model.student.backbone.init_cfg = None
+        cfg.train_dataloader.update(
+            batch_size=2, num_workers=0, persistent_workers=False)
+        cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+        cfg.default_hooks.logger.interval = 1
+        runners[name] = demo.train(cfg)['runner']
+    assert runners['dupl'].visualizer is not runners['baseline'].visualizer
+    dupl = _scalar_rows(str(tmp_path / 'dupl'))
+    baseline = _scalar_rows(str(tmp_path / 'baseline'))
+    # one row per iteration each, the baseline's without a second student
+    assert [r['step'] for r in dupl] == [1, 2]
+    assert [r['step'] for r in baseline] == [1, 2]
+    assert all('s2.loss_cls' in r for r in dupl)
+    assert not any('s2.loss_cls' in r or 'loss_disc' in r for r in baseline)
