@@ -1,6 +1,7 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """GMM noise filter: the library's batched torch EM against the official
-per-image sklearn loop (spec 8), on 4 images x 2 students of 448x448 loss
+per-image sklearn loop (algorithm.md §8), on 4 images x 2 students of 448x448
+loss
 maps.
 
 Three implementations of the same rule:
@@ -126,7 +127,8 @@ def synthetic_batch(seed: int, kinds=KINDS) -> Tuple[Tensor, Tensor]:
 
 
 def sklearn_noise_mask(losses: Tensor, labels: Tensor) -> Tensor:
-    """Spec 8 as the official code runs it: one sklearn fit per row, the
+    """algorithm.md §8 as the official code runs it: one sklearn fit per row,
+    the
     tensors moved to numpy per image (``.cpu().numpy()``)."""
     noisy = torch.zeros_like(labels, dtype=torch.bool)
     for i in range(losses.shape[0]):

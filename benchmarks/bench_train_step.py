@@ -16,7 +16,8 @@ Each measurement runs in its own process (peak RSS = ``ru_maxrss``):
   ``DuPLPseudoLabeler.noise_masks``), the rest of the forward, backward
   + AdamW step;
   plus the official loop's discarded ``need_sp`` forward (both students
-  on the 2B concatenation of weak and strong views, spec 2.4), which this
+  on the 2B concatenation of weak and strong views, algorithm.md §2.4), which
+  this
   segmentor does not run.
 - ``supervised``: mmseg ``EncoderDecoder`` with the same backbone and
   LargeFOV head, trained with pixel labels (CE), same batch and optimizer.

@@ -1,5 +1,5 @@
 # DuPL with ViT-B/16 pretrained on ImageNet-21k and fine-tuned on 1k at 224
-# (the reference's timm `jx_vit_base_p16_224-80ecf9dd.pth`, spec 2.2),
+# (the reference's timm `jx_vit_base_p16_224-80ecf9dd.pth`, algorithm.md §2.2),
 # PASCAL VOC, 20k iterations. mmpretrain publishes no conversion of these
 # weights, so convert the timm file once:
 #   python tools/convert_timm_vit.py jx_vit_base_p16_224-80ecf9dd.pth \

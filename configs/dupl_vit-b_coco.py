@@ -1,5 +1,5 @@
 # DuPL, DeiT-B/16, COCO 2014 (80 classes), 8 GPUs x 1 image, 80k iters
-# (spec 12: the official COCO log's setup).
+# (algorithm.md §12: the official COCO log's setup).
 _base_ = [
     '_base_/models/dupl_vit-b16.py',
     '_base_/datasets/coco14_wsss_448x448.py',
@@ -14,7 +14,8 @@ model = dict(
         num_classes=num_classes,
         decode_head=dict(num_classes=num_classes + 1)),
     train_cfg=dict(
-        # Spec 12: seg labels from 8000, made from the aux CAMs (with the
+        # algorithm.md §12: seg labels from 8000, made from the aux CAMs (with
+        # the
         # still static 0.65) while n <= 12000, then from the final CAMs;
         # the descent starts at the hard-coded 12000. PTC is weighted only
         # for n > 12000, disc and seg for n > 8000. GMM from 32000, and the
@@ -31,6 +32,6 @@ model = dict(
         loss_after=dict(ptc='descent', disc='cam'),
         consistency_delay=0),
     test_cfg=dict(bkg_thr=0.45))
-# The official COCO evaluation protocol (spec 12) for `--tta`.
+# The official COCO evaluation protocol (algorithm.md §12) for `--tta`.
 tta_model = dict(
     type='COCOProtocolTTAModel', scales=(1.0, 1.25, 1.5), resize_to=(448, 448))

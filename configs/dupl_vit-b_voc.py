@@ -8,7 +8,7 @@ _base_ = [
     '_base_/schedules/schedule_20k_adamw_polywarmup.py',
 ]
 max_iters = 20000
-# Per-class targets of the cosine descent, VOC class order (spec 7).
+# Per-class targets of the cosine descent, VOC class order (algorithm.md §7).
 thr_targets = [
     .70, .70, .70, .70, .55, .55, .55, .55, .70, .55,
     .55, .55, .55, .55, .55, .55, .55, .55, .70, .55
@@ -22,6 +22,7 @@ model = dict(
         thresholds=dict(high=0.7, high_target=thr_targets, low=0.25),
         loss_weights=dict(
             cls=1.0, ptc=0.2, disc=0.1, seg=0.2, consistency=0.05)))
-# The official evaluation protocol (spec 10.2) for `tools/test.py CFG CKPT --tta`
+# The official evaluation protocol (algorithm.md §10.2) for `tools/test.py CFG
+# CKPT --tta`
 # (add `--cfg-options test_evaluator.type=CRFIoUMetric` for DenseCRF).
 tta_model = dict(type='VOCProtocolTTAModel', scales=(1.0, 1.25, 1.5))

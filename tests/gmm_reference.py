@@ -1,5 +1,5 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""The readable float64 reference of DuPL's GMM noise filter (spec 8).
+"""The readable float64 reference of DuPL's GMM noise filter (algorithm.md §8).
 
 Not product code: the tests check it against sklearn parameter by parameter
 and check the package's fast ``gmm_noise_mask`` against it;
@@ -250,7 +250,7 @@ def gmm_noise_mask_reference(losses: Tensor,
                              reg_covar: float = 5e-4) -> Tensor:
     """``gmm_noise_mask`` computed with the reference EM (float64, slow).
 
-    The readable version of spec 8: ``fit_gmm_1d`` on every row, then
+    The readable version of algorithm.md §8: ``fit_gmm_1d`` on every row, then
     ``gmm_posterior`` on all pixels. The tests check that the fast
     ``gmm_noise_mask`` gives the same masks; use this one to debug it.
 

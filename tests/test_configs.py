@@ -1,6 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """Every shipped config loads, and the paper configs hold the paper's
-settings (spec 9, 12)."""
+settings (algorithm.md §9, §12)."""
 import glob
 import os.path as osp
 

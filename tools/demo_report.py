@@ -405,7 +405,8 @@ with the image-level labels.
 
 ## What the GMM filter removed
 
-The filter runs on each student's own pseudo labels (spec 8); the ground
+The filter runs on each student's own pseudo labels (algorithm.md §8); the
+ground
 truth, which training never sees, tells which removed pixels were wrong.
 {removal}
 

@@ -23,7 +23,8 @@ COCO_CLASSES = (
 
 @DATASETS.register_module()
 class COCOWSSSDataset(VOCWSSSDataset):
-    """MS COCO 2014 with VOC-style masks, the ToCo / DuPL layout (spec 12).
+    """MS COCO 2014 with VOC-style masks, the ToCo / DuPL layout (algorithm.md
+    §12).
 
     80 foreground classes in the standard (detection) order, plus
     background: masks hold 0 (background), 1..80 and 255 (ignore), and the

@@ -1,5 +1,5 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""DenseCRF post-processing of segmentation logits (spec 10.2)."""
+"""DenseCRF post-processing of segmentation logits (algorithm.md §10.2)."""
 from typing import Union
 
 import numpy as np
@@ -57,7 +57,7 @@ def dense_crf(image_rgb_uint8: np.ndarray,
               bi_compat: float = 4) -> np.ndarray:
     """Refine segmentation logits with a fully connected CRF.
 
-    The official evaluation's ``DenseCRF`` (spec 10.2): unary
+    The official evaluation's ``DenseCRF`` (algorithm.md §10.2): unary
     ``-log softmax(logits)`` (probabilities clipped at 1e-5 by pydensecrf's
     ``unary_from_softmax``), a Gaussian kernel (``sxy=1, compat=1``) and a
     bilateral kernel (``sxy=121, srgb=5, compat=4``) on the uint8 RGB image,

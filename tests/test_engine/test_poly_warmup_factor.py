@@ -1,5 +1,5 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""Tests for poly_warmup_factor (spec 9.1 test values)."""
+"""Tests for poly_warmup_factor (algorithm.md §9.1 test values)."""
 import pytest
 
 from mmseg_dupl.engine.schedulers.poly_warmup_factor import poly_warmup_factor

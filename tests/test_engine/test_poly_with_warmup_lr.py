@@ -1,5 +1,5 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""Tests for PolyWithWarmupLR (spec 9.1).
+"""Tests for PolyWithWarmupLR (algorithm.md §9.1).
 
 Step indexing: mmengine's ``_ParamScheduler.__init__`` calls ``step()``
 once, which applies the value of step 0; ``ParamSchedulerHook`` then calls
@@ -26,7 +26,8 @@ from mmseg_dupl.engine.schedulers.poly_with_warmup_lr import PolyWithWarmupLR
 from mmseg_dupl.engine.schedulers.poly_warmup_factor import poly_warmup_factor
 from mmseg_dupl.utils.safe_checkpoint import allow_mmengine_checkpoint_types
 
-# Spec 9.1, group G0 (lr 6e-5); G2/G3 use lr_mult 10 -> ten times these.
+# algorithm.md §9.1, group G0 (lr 6e-5); G2/G3 use lr_mult 10 -> ten times
+# these.
 SPEC_LR = {
     0: 6.0e-11,
     199: 7.960e-06,

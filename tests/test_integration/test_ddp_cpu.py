@@ -7,7 +7,8 @@ early phases must not break DDP). Checked:
 - both ranks end with bit-identical weights;
 - the DDP gradient (each rank pools its ratio losses over its own 2 images,
   DDP averages) equals, in one process, the gradient of the same model on
-  the two ranks' batches concatenated with ``loss_group_size=2`` (spec 9:
+  the two ranks' batches concatenated with ``loss_group_size=2`` (algorithm.md
+  §9:
   the per-GPU loss normalisation), and differs from the 4-image pooled one.
 """
 import contextlib

@@ -126,7 +126,7 @@ def test_frame_sizes_rescale_to_grids():
 
 
 def test_dupl_strong_logits_back_to_weak_view():
-    """Spec 5: upsample(flip_w(S_strong), 448) == warp with inv(H)."""
+    """algorithm.md §5: upsample(flip_w(S_strong), 448) == warp with inv(H)."""
     torch.manual_seed(0)
     s = torch.randn(2, 3, 21, 21)
     # weak (448) -> strong (336): flip, then x0.75

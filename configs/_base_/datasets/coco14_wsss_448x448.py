@@ -1,4 +1,5 @@
-# COCO 2014 with VOC-style masks (80 classes, spec 12), DuPL/ToCo layout:
+# COCO 2014 with VOC-style masks (80 classes, algorithm.md §12), DuPL/ToCo
+# layout:
 #   JPEGImages/{train2014,val2014}/*.jpg,
 #   SegmentationClass/{train2014,val2014}/*.png,
 #   train.txt, val_part.txt (names without suffix), cls_labels_onehot.npy

@@ -1,5 +1,5 @@
 # PASCAL VOC 2012 + SBD train_aug (10,582 images) for WSSS: image-level
-# labels only in training (spec 1). Layout under data_root:
+# labels only in training (algorithm.md §1). Layout under data_root:
 #   JPEGImages/*.jpg, SegmentationClassAug/*.png,
 #   ImageSets/Segmentation/{train_aug,val,test}.txt,
 #   cls_labels_onehot.npy (official format; tools/make_cls_labels.py)
@@ -23,7 +23,7 @@ train_pipeline = [
         weak=[pack_train],
         strong=[dict(type='StrongAug'), pack_train]),
 ]
-# In-training validation as the reference: 448x448 resize (spec 10.1).
+# In-training validation as the reference: 448x448 resize (algorithm.md §10.1).
 val_pipeline = [
     dict(type='LoadCheckedImageFromFile'),
     dict(type='Resize', scale=(crop_size, crop_size), keep_ratio=False),
@@ -31,7 +31,7 @@ val_pipeline = [
     dict(type='PackWSSSInputs'),
 ]
 test_pipeline = val_pipeline
-# The official final protocol runs at native resolution (spec 10.2).
+# The official final protocol runs at native resolution (algorithm.md §10.2).
 tta_pipeline = [
     dict(type='LoadCheckedImageFromFile'),
     dict(type='LoadCheckedAnnotations'),

@@ -1,4 +1,5 @@
-# DuPL with two DeiT-B/16 students (spec 2): mmpretrain's ViT set up as the
+# DuPL with two DeiT-B/16 students (algorithm.md §2): mmpretrain's ViT set up
+# as the
 # reference, a GMP classifier and an aux classifier per student, LargeFOV.
 num_classes = 20
 # mmpretrain's conversion of the official DeiT-B ImageNet-1k weights (the

@@ -1,4 +1,4 @@
-# The official VOC schedule (spec 9.1): AdamW 6e-5, x10 lr for the
+# The official VOC schedule (algorithm.md §9.1): AdamW 6e-5, x10 lr for the
 # classifiers and decoder, weight decay 0.01 in every group, 1500 warm-up
 # iterations then poly decay on the ABSOLUTE step.
 max_iters = 20000

@@ -1,4 +1,5 @@
-# The official COCO schedule (spec 12): as the VOC one, for 80k iterations.
+# The official COCO schedule (algorithm.md §12): as the VOC one, for 80k
+# iterations.
 _base_ = ['./schedule_20k_adamw_polywarmup.py']
 max_iters = 80000
 param_scheduler = [

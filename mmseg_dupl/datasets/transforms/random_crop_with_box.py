@@ -11,7 +11,8 @@ from mmseg.registry import TRANSFORMS
 
 def valid_box(img_hw: Tuple[int, int], paste: Tuple[int, int],
               origin: Tuple[int, int], crop_hw: Tuple[int, int]) -> np.ndarray:
-    """Rows/columns of the real image inside the crop (spec 1.1 step 4).
+    """Rows/columns of the real image inside the crop (algorithm.md §1.1 step
+    4).
 
     Args:
         img_hw (tuple[int, int]): Image size ``(h, w)`` before padding.
@@ -37,7 +38,8 @@ def valid_box(img_hw: Tuple[int, int], paste: Tuple[int, int],
 class RandomCropWithValidBox(BaseTransform):
     """Pad-then-crop with black padding, recording the valid image box.
 
-    Spec 1.1 step 4 (ToCo's / DuPL's ``random_crop``): the image (h, w) is
+    algorithm.md §1.1 step 4 (ToCo's / DuPL's ``random_crop``): the image (h,
+    w) is
     pasted on a canvas ``max(ch, h) x max(cw, w)`` filled with ``pad_val`` at
     offset ``(np.random.randint(Hc - h + 1), np.random.randint(Wc - w + 1))``,
     then a crop ``(ch, cw)`` is taken at ``(random.randrange(Hc - ch + 1),

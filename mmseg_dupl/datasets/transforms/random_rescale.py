@@ -15,7 +15,7 @@ _BACKENDS = ('pillow', 'cv2')
 class RandomRescale(BaseTransform):
     """Rescale the image by a ratio drawn relative to its own size.
 
-    Spec 1.1 step 2 (the reference's ``random_scaling``): ``r ~ U(low,
+    algorithm.md §1.1 step 2 (the reference's ``random_scaling``): ``r ~ U(low,
     high)`` with Python's ``random.uniform``, then resize to
     ``(int(r * W0), int(r * H0))``. The default ``backend='pillow'`` resizes
     with PIL like the reference (PIL's bilinear filter widens its support

@@ -57,7 +57,7 @@ def _sharpness(img: np.ndarray, value: float, backend: str):
 
 
 #: name -> (function, min value, max value, whether the value is used);
-#: ranges are the reference's ``utils/randomaug.py`` ones (spec 6)
+#: ranges are the reference's ``utils/randomaug.py`` ones (algorithm.md §6)
 STRONG_OPS: Dict[str, Tuple[Callable, float, float, bool]] = {
     'AutoContrast': (_auto_contrast, 0., 1., False),
     'Equalize': (_equalize, 0., 1., False),
@@ -95,7 +95,8 @@ def rescale_bilinear(img: np.ndarray, scale: float) -> np.ndarray:
 
 @TRANSFORMS.register_module()
 class StrongAug(BaseTransform):
-    """DuPL's strong view: RandAugment(n, m) + flip + rescale (spec 6).
+    """DuPL's strong view: RandAugment(n, m) + flip + rescale (algorithm.md
+    §6).
 
     What it is for: the strong branch of DuPL's ``MultiBranch`` pipeline,
     whose predictions the consistency loss compares with the weak view's
@@ -113,7 +114,7 @@ class StrongAug(BaseTransform):
     rescale), or put ``StrongAug`` before ``RandomCrop``; see
     ``configs/examples/segformer_mit-b0_strongaug_toy.py``.
 
-    On the weak view's uint8 pixels (decision 4 of spec 15):
+    On the weak view's uint8 pixels (algorithm.md §15.4):
 
     1. ``num_ops`` photometric ops drawn **with replacement**
        (``random.choices``) from ``ops``, each with value
@@ -146,7 +147,7 @@ class StrongAug(BaseTransform):
     test images) and Sharpness differs on the one-pixel image border.
     Two differences from the reference remain: the reference augments its
     truncated denormalisation of the normalised tensor (some pixels 1 grey
-    level low, spec 1.2), and it rescales in float rather than uint8.
+    level low, algorithm.md §1.2), and it rescales in float rather than uint8.
 
     Randomness: Python ``random`` only (op choice; flip only when
     ``0 < flip_prob < 1``), in ``@cache_randomness`` methods.

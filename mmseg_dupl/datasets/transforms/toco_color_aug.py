@@ -17,7 +17,8 @@ from mmseg.registry import TRANSFORMS
 class ToCoColorAug(BaseTransform):
     """ToCo's ``global_view1`` colour pipeline, applied to the crop.
 
-    Spec 1.1 step 6, on the BGR uint8 crop (padding included, so the jitter
+    algorithm.md §1.1 step 6, on the BGR uint8 crop (padding included, so the
+    jitter
     and blur also change the black padding, as in the reference)::
 
         RandomApply(ColorJitter(**jitter), p=jitter_prob)
@@ -31,7 +32,8 @@ class ToCoColorAug(BaseTransform):
     then Python ``random`` (blur gate ``random.random() <= p``, then
     ``random.uniform`` for the radius). Seeding torch and ``random`` gives
     the same bytes as the torchvision/DINO pipeline. The reference's unused
-    "local view" (spec 1.1 step 5) is not built, so the RNG streams are not
+    "local view" (algorithm.md §1.1 step 5) is not built, so the RNG streams
+    are not
     advanced by it.
 
     Required Keys:

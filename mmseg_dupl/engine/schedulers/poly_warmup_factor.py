@@ -1,5 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""LR multiplier of the official ``PolyWarmupAdamW`` (spec 9.1), a pure
+"""LR multiplier of the official ``PolyWarmupAdamW`` (algorithm.md §9.1), a
+pure
 function of the step, so a resumed run gets exactly the uninterrupted lr."""
 
 
@@ -10,7 +11,8 @@ def poly_warmup_factor(step: int,
                        power: float = 0.9) -> float:
     """LR multiplier of the official ``PolyWarmupAdamW`` at ``step``.
 
-    Spec 9.1, with ``step`` the optimizer's ``global_step`` before it is
+    algorithm.md §9.1, with ``step`` the optimizer's ``global_step`` before it
+    is
     incremented (0 for the first update)::
 
         step < warmup_iters:  1 - (1 - step / warmup_iters) * (1 - ratio)

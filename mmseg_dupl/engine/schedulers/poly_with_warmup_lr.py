@@ -1,5 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""Linear warm-up followed by an absolute-step poly decay (spec 9.1)."""
+"""Linear warm-up followed by an absolute-step poly decay (algorithm.md
+§9.1)."""
 from typing import List, Optional, Union
 
 from mmengine.optim import BaseOptimWrapper

@@ -14,7 +14,7 @@ from mmseg.registry import METRICS
 
 from ..dense_crf import dense_crf
 
-#: spec 10.2, the official ``DenseCRF`` parameters
+#: algorithm.md §10.2, the official ``DenseCRF`` parameters
 DEFAULT_CRF_CFG = dict(
     n_iter=10, gauss_sxy=1, gauss_compat=1, bi_sxy=121, bi_srgb=5, bi_compat=4)
 
@@ -23,7 +23,8 @@ DEFAULT_CRF_CFG = dict(
 class CRFIoUMetric(IoUMetric):
     """:class:`mmseg.evaluation.IoUMetric` of DenseCRF-refined predictions.
 
-    DenseCRF (:func:`mmseg_dupl.evaluation.dense_crf`, spec 10.2) as an
+    DenseCRF (:func:`mmseg_dupl.evaluation.dense_crf`, algorithm.md §10.2) as
+    an
     option of the test config: for every data sample, ``process()`` takes
     the model's ``seg_logits`` ``(K, H, W)`` at ``ori_shape`` (set by every
     mmseg segmentor's ``predict`` and by the protocol TTA models) and the

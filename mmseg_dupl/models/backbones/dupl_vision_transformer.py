@@ -13,7 +13,8 @@ from .pretrained_vit_loader import load_pretrained_vit
 
 @MODELS.register_module()
 class DuPLVisionTransformer(VisionTransformer):
-    """mmpretrain's ViT with the details of the DuPL reference (spec 2.2).
+    """mmpretrain's ViT with the details of the DuPL reference (algorithm.md
+    §2.2).
 
     What differs from ``mmpretrain.VisionTransformer`` defaults, and why:
 

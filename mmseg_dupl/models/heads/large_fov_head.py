@@ -1,5 +1,5 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""LargeFOV decode head of the DuPL reference (spec 2.3)."""
+"""LargeFOV decode head of the DuPL reference (algorithm.md §2.3)."""
 from typing import List, Optional, Union
 
 import torch.nn as nn

@@ -11,7 +11,8 @@ from .functional import balanced_seg_loss
 
 @MODELS.register_module()
 class BalancedSegLoss(nn.Module):
-    """Background/foreground-balanced CE (spec 5, ToCo's ``get_seg_loss``).
+    """Background/foreground-balanced CE (algorithm.md §5, ToCo's
+    ``get_seg_loss``).
 
     ``loss_weight * 0.5 * (sum CE[bg] / (#bg + 1e-6) + sum CE[fg] /
     (#fg + 1e-6))`` with bg = label 0 and fg = every other non-ignored

@@ -9,7 +9,8 @@ from .functional import discrepancy_loss
 
 @MODELS.register_module()
 class DiscrepancyLoss(nn.Module):
-    """Stop-gradient cosine discrepancy between two feature maps (spec 5).
+    """Stop-gradient cosine discrepancy between two feature maps (algorithm.md
+    §5).
 
     ``loss_weight * ([1 + mean cos(SG(a), b)] + [1 + mean cos(SG(b), a)])``,
     the cosine taken per channel over the flattened spatial axis. Each

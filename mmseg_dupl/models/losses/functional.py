@@ -1,5 +1,5 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""DuPL's loss formulas as pure functions (spec 5).
+"""DuPL's loss formulas as pure functions (algorithm.md §5).
 
 Ratio-normalised losses (PTC, balanced seg, consistency) pool their sums
 and counts over the whole batch given, as the official per-GPU code does.
@@ -122,7 +122,7 @@ def ptc_loss(features: Tensor, aff_mask: Tensor) -> Tensor:
 def discrepancy_loss(feat_a: Tensor,
                      feat_b: Tensor,
                      eps: float = 1e-6) -> Tensor:
-    """Stop-gradient cosine discrepancy between two students (spec 5).
+    """Stop-gradient cosine discrepancy between two students (algorithm.md §5).
 
     ``[1 + mean cos(SG(a), b)] + [1 + mean cos(SG(b), a)]`` where the
     cosine compares each channel's flattened spatial vector
@@ -154,7 +154,7 @@ def consistency_loss(strong_logits: Tensor,
                      conf_thr: float = 0.9,
                      ignore_index: int = 255,
                      valid: Optional[Tensor] = None) -> Tensor:
-    """Strong-view consistency on the peer-ignored region (spec 5).
+    """Strong-view consistency on the peer-ignored region (algorithm.md §5).
 
     Target ``argmax(weak)``, confidence ``max softmax(weak)`` (both from the
     detached weak logits); region ``(peer_label == ignore) & (conf >

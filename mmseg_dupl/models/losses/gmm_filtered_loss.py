@@ -1,5 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""DuPL's GMM noise filter (spec 8) as a wrapper of any per-pixel loss."""
+"""DuPL's GMM noise filter (algorithm.md §8) as a wrapper of any per-pixel
+loss."""
 from typing import Optional
 
 import torch.nn as nn
@@ -33,7 +34,7 @@ class GMMFilteredLoss(nn.Module):
 
         noisy = DuPLPseudoLabeler.noise_masks([cls_score], [label])
               # CE(cls_score, label) unreduced, no grad; a GMM per image,
-              # fitted on fg pixels with ce > min_loss (spec 8)
+              # fitted on fg pixels with ce > min_loss (algorithm.md §8)
         label = label with noisy pixels set to ignore_index
         return wrapped_loss(cls_score, label, weight, ignore_index, ...)
 

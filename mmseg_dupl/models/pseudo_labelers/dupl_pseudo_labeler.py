@@ -1,5 +1,5 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""DuPL's pseudo-label stage (spec 4, 7, 8) as one public module."""
+"""DuPL's pseudo-label stage (algorithm.md §4, §7, §8) as one public module."""
 from typing import List, Optional, Sequence, Tuple
 
 import torch
@@ -21,16 +21,19 @@ class DuPLPseudoLabeler(nn.Module):
     """CAMs in, pseudo labels out: the part of DuPL between the CAMs and the
     losses, usable without ``DualStudentSegmentor``.
 
+    In the order of a training step (numbers: sections of
+    docs/algorithm.md):
+
     .. code:: text
 
-        tau_i     = max over image i's present classes of tau_c     (spec 7)
+        tau_i     = max over image i's present classes of tau_c      (7)
         token     = two-threshold label of the aux CAM at token size (4.1)
         Y_k       = PAR-refined two-threshold label of cam_k        (4.2-4.3)
         noisy_k   = GMM on CE(S_k, Y_k), each image, fg only          (8)
         Y_k'      = Y_k with noisy_k -> ignore
 
     It has no parameters (PAR is parameter-free), so it adds nothing to a
-    checkpoint. Numbers are the official ones (spec 15).
+    checkpoint. Numbers are the official ones (algorithm.md §15).
 
     Args:
         par (dict): ``PAR`` arguments. Defaults to the official dilations
@@ -42,7 +45,7 @@ class DuPLPseudoLabeler(nn.Module):
             official 0.1, 1000, 1.0, 0.95.
         fix_token_box (bool): Map the crop box to the token grid for the
             token labels (the reference applies pixel coordinates to the
-            grid, spec 4.1 quirk). Defaults to False.
+            grid, algorithm.md §4.1 quirk). Defaults to False.
         ignore_index (int): Ignore value. Defaults to 255.
     """
 
@@ -68,7 +71,7 @@ class DuPLPseudoLabeler(nn.Module):
     def image_thresholds(class_thresholds: Tensor,
                          cls_labels: Tensor) -> Tensor:
         """tau_i: the max of the class thresholds over the image's present
-        classes (spec 7).
+        classes (algorithm.md §7).
 
         Args:
             class_thresholds (Tensor): tau_c, shape (C,).
@@ -94,7 +97,7 @@ class DuPLPseudoLabeler(nn.Module):
                      low_thr: float,
                      img_box: Optional[Tensor] = None) -> Tensor:
         """PTC token labels: the aux CAM resized to the token grid, labelled
-        with tau_i and tau_l (spec 4.1).
+        with tau_i and tau_l (algorithm.md §4.1).
 
         Args:
             cam_aux (Tensor): Aux CAMs in [0, 1], (B, C, H, W).
@@ -125,7 +128,7 @@ class DuPLPseudoLabeler(nn.Module):
                    image_thresholds: Tensor,
                    low_thr: float,
                    img_box: Optional[Tensor] = None) -> Tensor:
-        """PAR-refined two-threshold segmentation labels (spec 4.3).
+        """PAR-refined two-threshold segmentation labels (algorithm.md §4.3).
 
         Args:
             image (Tensor): Denormalised images in [0, 1], (B, 3, H, W).
@@ -156,7 +159,8 @@ class DuPLPseudoLabeler(nn.Module):
                     labels: Sequence[Tensor],
                     ignore_index: Optional[int] = None) -> List[Tensor]:
         """GMM noise masks of each producer's labels, from its own
-        self-loss ``CE(S_k, Y_k)`` (spec 8); every image of every producer
+        self-loss ``CE(S_k, Y_k)`` (algorithm.md §8); every image of every
+        producer
         is fitted in one batched call.
 
         Args:

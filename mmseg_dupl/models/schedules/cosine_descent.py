@@ -1,5 +1,5 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""The cosine descent of DuPL's high CAM threshold (spec 7), a pure
+"""The cosine descent of DuPL's high CAM threshold (algorithm.md §7), a pure
 function of the step, so a resumed run reproduces an uninterrupted one."""
 import math
 from typing import Union
@@ -11,7 +11,7 @@ def cosine_descent(start: Union[float, Tensor], target: Union[float, Tensor],
                    step: int, total: int) -> Union[float, Tensor]:
     """Cosine move from ``start`` to ``target`` over ``total`` steps.
 
-    The official ``train_helper.cosine_descent`` (spec 7)::
+    The official ``train_helper.cosine_descent`` (algorithm.md §7)::
 
         step < 0      -> start
         step >= total -> target

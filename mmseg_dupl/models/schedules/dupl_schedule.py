@@ -18,7 +18,7 @@ class DuPLSchedule:
 
     ``state(n)`` returns the :class:`PhaseState` of iteration ``n``; it
     depends on ``n`` alone, so a resumed run is exact. The official
-    brackets (spec 7, 9, 12) as this class encodes them::
+    brackets (algorithm.md §7, §9, §12) as this class encodes them::
 
         label_source  None         n <  cam                   (phase A)
                       'cam_aux'    cam <= n <= aux_cam_until   (COCO only)

@@ -17,7 +17,7 @@ class PhaseState:
             pseudo labels: None before ``phases.cam`` (phase A), ``'cam'``
             or ``'cam_aux'`` (COCO's window up to ``phases.aux_cam_until``).
         class_thresholds (Tensor): float32 (C,), the high CAM threshold
-            tau_c of every class (cosine descent, spec 7).
+            tau_c of every class (cosine descent, algorithm.md §7).
         low_threshold (float): tau_l, fixed.
         weights (dict[str, float]): Weight of every loss term (``cls``,
             ``ptc``, ``disc``, ``seg``, ``consistency``) at this iteration;

@@ -8,7 +8,7 @@ from typing import Mapping, Optional
 
 from ..schedules.dupl_schedule import LOSS_TERMS, PHASE_KEYS
 
-# The official VOC run (spec 7, 9). ``phases``, ``thresholds``,
+# The official VOC run (algorithm.md §7, §9). ``phases``, ``thresholds``,
 # ``loss_weights``, ``loss_after`` and ``consistency_delay`` make the
 # ``DuPLSchedule``; the model reads the iteration itself (see
 # ``schedules/iteration.py``), so no hook is needed.
@@ -35,7 +35,8 @@ DEFAULT_TRAIN_CFG = dict(
     # Optional speed switch: the CAM passes under autocast ('bfloat16' or
     # 'float16'); None keeps them in the training precision (official).
     cam_autocast=None,
-    # Spec 4.1 quirk: the 448-pixel img_box is applied to the token grid.
+    # algorithm.md §4.1 quirk: the 448-pixel img_box is applied to the token
+    # grid.
     fix_token_box=False,
     # Images over which the ratio-normalised losses are pooled; None pools
     # over the whole per-GPU batch, as the reference does.

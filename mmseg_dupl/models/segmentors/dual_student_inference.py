@@ -23,7 +23,7 @@ class DualStudentInferenceMixin:
       CAMs); chosen in the config, never from validation labels.
     - ``predict_on``: ``'seg'`` (segmentation logits), ``'cam'`` /
       ``'cam_aux'`` (CAM labels with the dataset's image labels, bg where
-      the best present-class CAM <= ``bkg_thr``, spec 10.1) or
+      the best present-class CAM <= ``bkg_thr``, algorithm.md §10.1) or
       ``'pseudo'`` (the PAR-refined two-threshold training labels, 255
       where uncertain, with the thresholds of the current iteration: the
       final ones outside training).
@@ -88,7 +88,8 @@ class DualStudentInferenceMixin:
 
     def _cam_logits(self, inputs: Tensor, data_samples: SampleList,
                     which: str) -> Tensor:
-        """CAM scores as K-channel logits whose argmax is spec 10.1's CAM
+        """CAM scores as K-channel logits whose argmax is algorithm.md §10.1's
+        CAM
         label: a constant ``bkg_thr`` background channel (index 0 wins
         ties, matching ``v <= bkg_thr -> bg``) and the CAMs of the present
         classes (absent classes score 0)."""

@@ -33,7 +33,7 @@ from .dual_student_inference import DualStudentInferenceMixin
 
 @MODELS.register_module()
 class DualStudentSegmentor(DualStudentInferenceMixin, BaseSegmentor):
-    """DuPL's dual-student segmentor (spec 2-9).
+    """DuPL's dual-student segmentor (algorithm.md §2-9).
 
     .. code:: text
 

@@ -13,7 +13,7 @@ from torch import Tensor
 
 @MODELS.register_module()
 class DuPLStudent(BaseModule):
-    """A student network of DuPL (spec 2.1-2.3).
+    """A student network of DuPL (algorithm.md §2.1-2.3).
 
     .. code:: text
 

@@ -14,7 +14,8 @@ COCO_SCALES = (1.0, 1.25, 1.5)
 
 @MODELS.register_module()
 class COCOProtocolTTAModel(VOCProtocolTTAModel):
-    """DuPL's official COCO evaluation (spec 12, ``eval_seg_coco_ddp.py``).
+    """DuPL's official COCO evaluation (algorithm.md §12,
+    ``eval_seg_coco_ddp.py``).
 
     For each (native-resolution) image::
 
@@ -72,7 +73,7 @@ class COCOProtocolTTAModel(VOCProtocolTTAModel):
 
     def protocol_logits(self, image: Tensor,
                         out_size: Tuple[int, int]) -> Tensor:
-        """Spec 12 on one preprocessed image.
+        """algorithm.md §12 on one preprocessed image.
 
         Args:
             image (Tensor): ``(1, 3, H, W)`` normalised image.

@@ -10,7 +10,8 @@ from mmseg.registry import MODELS
 from mmseg.utils import SampleList
 from torch import Tensor
 
-# Spec 10.2 lists (1.0, 1.5, 1.25); the order does not matter for a max.
+# algorithm.md §10.2 lists (1.0, 1.5, 1.25); the order does not matter for a
+# max.
 VOC_SCALES = (1.0, 1.25, 1.5)
 
 
@@ -38,7 +39,8 @@ def flip_sum(logits: Tensor, size: Sequence[int]) -> Tensor:
 
 @MODELS.register_module()
 class VOCProtocolTTAModel(BaseTTAModel):
-    """DuPL's official VOC evaluation (spec 10.2, ``eval_seg_voc.py``).
+    """DuPL's official VOC evaluation (algorithm.md §10.2,
+    ``eval_seg_voc.py``).
 
     For each image, at its native resolution (the ``tta_pipeline`` must
     not resize)::
@@ -69,7 +71,8 @@ class VOCProtocolTTAModel(BaseTTAModel):
 
     Student choice: for a model with ``students`` (``DualStudentSegmentor``)
     the raw logits are those of ``model.test_cfg.student``: ``'s1'``,
-    ``'s2'`` or ``'ensemble'`` (mean of both students' logits, spec 15.2).
+    ``'s2'`` or ``'ensemble'`` (mean of both students' logits, algorithm.md
+    §15.2).
     Any other mmseg segmentor works too: its ``mode='tensor'`` output (the
     decode head's logits) is used.
 
@@ -157,7 +160,7 @@ class VOCProtocolTTAModel(BaseTTAModel):
 
     def protocol_logits(self, image: Tensor,
                         out_size: Tuple[int, int]) -> Tensor:
-        """Spec 10.2 on one preprocessed image.
+        """algorithm.md §10.2 on one preprocessed image.
 
         Args:
             image (Tensor): ``(1, 3, H, W)`` normalised image.

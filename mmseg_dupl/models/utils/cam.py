@@ -1,5 +1,5 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""Multi-scale CAMs (spec 3); the CAM -> label rules are in
+"""Multi-scale CAMs (algorithm.md §3); the CAM -> label rules are in
 ``cam_labels.py``."""
 from typing import Callable, Optional, Sequence, Tuple, Union
 
@@ -140,7 +140,7 @@ def multi_scale_cam(
     precomputed: Optional[Tuple[Tensor, Tensor]] = None,
     classes: Optional[Tensor] = None,
 ) -> Tuple[Tensor, Tensor]:
-    """Multi-scale, flip-merged, normalised CAMs (spec 3).
+    """Multi-scale, flip-merged, normalised CAMs (algorithm.md §3).
 
     For each scale: resize, run ``cam_fn`` on ``cat[x_s, flip_w(x_s)]``,
     upsample to (H, W), take the max of the two halves (un-flipped), ReLU.

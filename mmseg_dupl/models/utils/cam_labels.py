@@ -1,11 +1,12 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""CAM -> label rules (spec 4.1, 10.1) and the PTC targets (spec 5).
+"""CAM -> label rules (algorithm.md §4.1, §10.1) and the PTC targets
+(algorithm.md §5).
 
 Label values everywhere: 0 = background, 1..C = classes, ``ignore_index``
 (255) = ignored. Three labelling functions, one per job:
 
 - ``cam_to_bkg_label``: bg where the best present-class CAM <= ``bkg_thr``
-  (the eval path, spec 10.1);
+  (the eval path, algorithm.md §10.1);
 - ``cam_to_label_static_thr``: the official ``cam_to_label`` with
   ``ignore_mid``: one float high threshold for the batch;
 - ``cam_to_label_dynamic_thr``: the official ``cam_to_label_dynamic_cls``:
@@ -100,7 +101,7 @@ def cam_to_label_static_thr(cam: Tensor,
                             img_box: Optional[Tensor] = None,
                             bkg_thr: float = 0.5,
                             ignore_index: int = 255) -> Tensor:
-    """Two-threshold CAM label with one high threshold (spec 4.1).
+    """Two-threshold CAM label with one high threshold (algorithm.md §4.1).
 
     The official ``cam_to_label(..., ignore_mid=True)``: ``v, idx =
     max_c(cam * cls_labels)``, label ``idx + 1``; ``v <= bkg_thr`` -> 0,
@@ -140,7 +141,8 @@ def cam_to_label_dynamic_thr(cam: Tensor,
                              img_box: Optional[Tensor] = None,
                              bkg_thr: float = 0.5,
                              ignore_index: int = 255) -> Tensor:
-    """Two-threshold CAM label with a high threshold per image (spec 4.1,
+    """Two-threshold CAM label with a high threshold per image (algorithm.md
+    §4.1,
     7): the official ``cam_to_label_dynamic_cls``, i.e.
     ``cam_to_label_static_thr`` with image i's ``high_thr[i]`` (tau_i).
 
@@ -231,7 +233,7 @@ def scale_img_box(img_box: Tensor, src_size: SizeType,
 
 
 def label_to_aff_mask(label: Tensor, ignore_index: int = 255) -> Tensor:
-    """Pairwise token affinity targets for PTC (spec 5).
+    """Pairwise token affinity targets for PTC (algorithm.md §5).
 
     Args:
         label (Tensor): Token labels, (B, N) or (B, h, w) (flattened).

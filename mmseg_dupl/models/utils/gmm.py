@@ -1,12 +1,12 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""Batched 1-D two-component GMM and DuPL's noise-mask rule (spec 8).
+"""Batched 1-D two-component GMM and DuPL's noise-mask rule (algorithm.md §8).
 
 The official code fits ``sklearn.mixture.GaussianMixture(n_components=2,
 max_iter=10, tol=1e-2, reg_covar=5e-4, random_state=0)`` per image and per
 student on the CPU, copying each loss map to the host. Here every row of an
 ``(N, P)`` tensor is an independent 1-D problem, and all rows are fitted at
 once with EM in torch on the inputs' device, with a handful of host syncs
-per call whatever the batch size (spec 15, decision 3).
+per call whatever the batch size (algorithm.md §15.3).
 
 The EM follows sklearn step by step:
 
@@ -194,7 +194,8 @@ def gmm_noise_mask(losses: Tensor,
                    max_iter: int = 10,
                    tol: float = 1e-2,
                    reg_covar: float = 5e-4) -> Tensor:
-    """DuPL's per-image noisy-pixel rule (spec 8), for all rows at once.
+    """DuPL's per-image noisy-pixel rule (algorithm.md §8), for all rows at
+    once.
 
     Per row: fit on the foreground pixels (label not 0, not ignore) whose
     loss is > ``min_loss``, only when there are more than ``min_pixels`` of

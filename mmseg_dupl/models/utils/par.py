@@ -1,5 +1,5 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""Pixel-adaptive refinement, PAR (spec 4.2).
+"""Pixel-adaptive refinement, PAR (algorithm.md §4.2).
 
 Pure functions plus a parameter-free ``nn.Module`` wrapper registered as
 ``PAR``. The official module gathers neighbours with a dilated one-hot 3x3
@@ -221,7 +221,7 @@ def par_refine(image: Tensor,
                num_iter: int = 10,
                w1: float = 0.3,
                w2: float = 0.01) -> Tensor:
-    """Refine class probabilities with image affinities (spec 4.2).
+    """Refine class probabilities with image affinities (algorithm.md §4.2).
 
     Args:
         image (Tensor): Images in [0, 1], shape (B, 3, H, W).

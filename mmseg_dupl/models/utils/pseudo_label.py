@@ -1,5 +1,5 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""Segmentation pseudo labels from CAMs and PAR (spec 1.2, 4.3)."""
+"""Segmentation pseudo labels from CAMs and PAR (algorithm.md §1.2, §4.3)."""
 from typing import Callable, Optional, Sequence, Tuple, Union
 
 import torch
@@ -158,7 +158,7 @@ def refine_cams_with_dynamic_thres(image: Tensor,
                                    down_scale: int = 2,
                                    ignore_index: int = 255,
                                    par: Optional[Callable] = None) -> Tensor:
-    """CAM + PAR segmentation pseudo labels (spec 4.3).
+    """CAM + PAR segmentation pseudo labels (algorithm.md §4.3).
 
     .. code:: text
 

@@ -1,5 +1,5 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""Tests for cosine_descent (spec 7 test values)."""
+"""Tests for cosine_descent (algorithm.md §7 test values)."""
 import math
 
 import pytest

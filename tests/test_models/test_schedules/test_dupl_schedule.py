@@ -1,5 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""DuPLSchedule: the phase state of an iteration (spec 7, 8, 9, 12)."""
+"""DuPLSchedule: the phase state of an iteration (algorithm.md §7, §8, §9,
+§12)."""
 import pytest
 import torch
 from mmengine.config import Config
@@ -8,7 +9,7 @@ from mmseg_dupl.models.schedules.dupl_schedule import DuPLSchedule
 from mmseg_dupl.models.segmentors.dual_student_config import (
     DEFAULT_TRAIN_CFG, merged)
 
-# Spec 7: the official per-class VOC targets (6 classes stay at 0.70).
+# algorithm.md §7: the official per-class VOC targets (6 classes stay at 0.70).
 VOC_END = [.70, .70, .70, .70, .55, .55, .55, .55, .70, .55,
            .55, .55, .55, .55, .55, .55, .55, .55, .70, .55]  # yapf: disable
 VOC_CASES = [(1999, 0.70), (2000, 0.70), (6000, 0.682451), (11000, 0.624993),
@@ -61,7 +62,8 @@ def test_threshold_is_the_former_hooks_float32_value(voc):
         assert torch.equal(voc.class_thresholds(n), ref.float())
 
 
-# (n, label source, seg weight, gmm filter, consistency weight): spec 9.
+# (n, label source, seg weight, gmm filter, consistency weight): algorithm.md
+# §9.
 VOC_PHASES = [
     (0, None, 0., False, 0.),
     (1999, None, 0., False, 0.),
@@ -86,7 +88,7 @@ def test_voc_phase_brackets(voc, n, source, seg, gmm, consistency):
         cls=1.0, ptc=0.2, disc=0.1, seg=seg, consistency=consistency)
 
 
-# (n, label source, ptc, disc, seg, gmm, consistency): spec 12.
+# (n, label source, ptc, disc, seg, gmm, consistency): algorithm.md §12.
 COCO_PHASES = [
     (0, None, 0., 0., 0., False, 0.),
     (8000, 'cam_aux', 0., 0., 0., False, 0.),  # loss is L_cls only

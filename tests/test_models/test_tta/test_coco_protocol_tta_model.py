@@ -44,7 +44,7 @@ def make_data(height=37, width=45, seed=0):
 
 
 def reference_coco(student, img_bgr_uint8, label_hw, scales=(1.0, 1.25, 1.5)):
-    """Spec 12 with plain torch ops (as eval_seg_coco_ddp.py)."""
+    """algorithm.md §12 with plain torch ops (as eval_seg_coco_ddp.py)."""
     x = (img_bgr_uint8[None].float().flip(1) - MEAN) / STD
     x = F.interpolate(
         x, size=(SIDE, SIDE), mode='bilinear', align_corners=False)

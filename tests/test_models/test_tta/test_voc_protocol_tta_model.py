@@ -43,7 +43,7 @@ def make_data(height=37, width=45, ori_shape=None, seed=0):
 
 
 def reference_voc(students, img_bgr_uint8, label_hw, scales=(1.0, 1.5, 1.25)):
-    """Spec 10.2 with plain torch ops (as eval_seg_voc.py)."""
+    """algorithm.md §10.2 with plain torch ops (as eval_seg_voc.py)."""
     x = img_bgr_uint8[None].float().flip(1)  # BGR -> RGB
     x = (x - MEAN) / STD
     _, _, h, w = x.shape

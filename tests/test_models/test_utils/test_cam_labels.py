@@ -1,5 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""CAM -> label rules (spec 4.1, 10.1) and PTC targets (spec 5)."""
+"""CAM -> label rules (algorithm.md §4.1, §10.1) and PTC targets (algorithm.md
+§5)."""
 import pytest
 import torch
 

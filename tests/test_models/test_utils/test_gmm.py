@@ -18,7 +18,7 @@ IGN = 255
 
 
 def _sklearn_gmm(x):
-    """The official call (spec 8) on float32 data."""
+    """The official call (algorithm.md §8) on float32 data."""
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', ConvergenceWarning)
         return GaussianMixture(
@@ -30,7 +30,7 @@ def _sklearn_gmm(x):
 
 
 def _sklearn_noise_mask(loss, label):
-    """Spec 8 with sklearn, one image."""
+    """algorithm.md §8 with sklearn, one image."""
     fg = (label != 0) & (label != IGN)
     fit_on = fg & (loss > 0.1)
     noisy = np.zeros_like(fg)

@@ -19,7 +19,7 @@ def _clamp(i, n):
 
 
 def _reference_par(image, probs, dilations, num_iter, w1=0.3, w2=0.01):
-    """Straightforward per-pixel loops over the spec 4.2 formulas."""
+    """Straightforward per-pixel loops over the algorithm.md §4.2 formulas."""
     _, c, h, w = image.shape
     offs = [(d * dy, d * dx, d * (math.sqrt(2) if dy and dx else 1.0))
             for d in dilations for dy, dx in OFFSETS]

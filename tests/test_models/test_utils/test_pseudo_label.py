@@ -80,7 +80,7 @@ def test_refine_hand_values_with_identity_par():
 
 def _official_loop(image, cams, cls_labels, high_thr, low_thr, img_box,
                    down_scale, ignore_index, par):
-    """The official per-image procedure, transcribed (spec 4.3)."""
+    """The official per-image procedure, transcribed (algorithm.md §4.3)."""
     b, _, h, w = image.shape
     small = [h // down_scale, w // down_scale]
     _images = F.interpolate(
