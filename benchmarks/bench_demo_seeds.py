@@ -70,6 +70,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--data-dir', default=osp.join(REPO, 'data'))
     parser.add_argument('--runs-dir',
                         default=osp.join(REPO, 'work_dirs', 'bench_demo'))
+    parser.add_argument('--report-only', action='store_true',
+                        help='rewrite the table from the finished runs in '
+                        'RUNS_DIR without starting any')
+    parser.add_argument('--note', default='',
+                        help='a sentence for the table (e.g. why it is '
+                        'partial)')
     parser.add_argument('--results', default=RESULTS)
     parser.add_argument('--summary', default=SUMMARY)
     # one run (what the parent starts in a child process)
@@ -254,14 +260,16 @@ def write_results(args, jobs, info: Dict, started: float) -> None:
         f'{len(results)} of {len(jobs)} runs finished '
         f'({args.design} design: datasets {args.datasets} from generator '
         f'seeds, training seeds {args.seeds}'
-        + (', seed i on dataset i' if args.design == 'paired' else '') +
-        f'; {(time.time() - started) / 60:.0f} min so far). mIoU (%), '
+        + (', seed i on dataset i' if args.design == 'paired' else '')
+        + ('' if args.report_only else
+           f'; {(time.time() - started) / 60:.0f} min so far') +
+        '). mIoU (%), '
         'mean ± std over the finished runs of each row; every run starts '
         'from the same pretrained toy backbone. Seg on toy val, CAM and '
         'pseudo labels (student 1) on toy train.',
         markdown_table(header, summary_rows(results, args.rows)),
         lead_sentence(results, len(jobs))
-    ]
+    ] + ([args.note] if args.note else [])
     for key, title in (('seg_s1', 'seg s1 (val)'),
                        ('cam_train', 'CAM (train)'),
                        ('pseudo_train', 'pseudo label (train)')):
@@ -308,9 +316,12 @@ def main(argv: Optional[List[str]] = None) -> None:
     info = machine_info()
     info['torch threads'] = f'1 per run, {args.jobs} runs at once'
     jobs = plan(args)
+    started = time.time()
+    if args.report_only:
+        write_results(args, jobs, info, started)
+        return
     roots = {d: ensure_dataset(args.data_dir, d) for d in args.datasets}
     os.makedirs(args.runs_dir, exist_ok=True)
-    started = time.time()
     write_results(args, jobs, info, started)
 
     def work(job):
