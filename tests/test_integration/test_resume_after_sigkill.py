@@ -22,7 +22,10 @@ def _cmd(work_dir: str, data_root: str, resume: bool = False) -> list:
     options = [o for o in options if not o.startswith((
         'default_hooks.checkpoint.interval', 'train_cfg.val_interval'))]
     options += [
-        'default_hooks.checkpoint.interval=6', 'train_cfg.val_interval=1000',
+        'default_hooks.checkpoint.interval=6',
+        # keep iter_6.pth after iter_12.pth: the test compares against it
+        'default_hooks.checkpoint.max_keep_ckpts=2',
+        'train_cfg.val_interval=1000',
         'randomness.deterministic=True'
     ]
     cmd = [sys.executable, osp.join(REPO, 'tools', 'train.py'), TOY_CONFIG,
