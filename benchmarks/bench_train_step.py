@@ -374,7 +374,6 @@ def _med(steps: List[dict], key: str) -> float:
 
 
 def report(name: str, res: dict, iters: int, warmup: int) -> str:
-    spec = CONFIGS[name]
     dupl, sup = res['dupl'], res['supervised']
     steps = dupl['steps']
     data = median(res['data']['times'])
