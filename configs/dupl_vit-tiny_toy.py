@@ -45,12 +45,19 @@ model = dict(
         loss_weights=dict(
             cls=1.0, ptc=0.2, disc=0.1, seg=0.2, consistency=0.05)),
     test_cfg=dict(student='s1'))
-# A pretrained backbone and new classifiers: the backbone at 1e-4 keeps the
-# pretrained tokens local, and the classifiers must learn within a few
-# hundred iterations (x100, where VOC's 20k iterations use x10).
+# A pretrained backbone and new classifiers. The backbone at 1e-5 (x0.1)
+# keeps the pretrained tokens local: at 1e-4 its CAMs drift to the context
+# (measured, dataset 0, seed 0: CAM mIoU 47.9 at 1e-4, 52.6 at 1e-5; 600
+# iterations at 1e-4: 33.0), while the classifiers (1e-2, x100) and the
+# decoder (1e-3, x10) must learn within a few hundred iterations (VOC's
+# 20k iterations use x10 for both).
 optim_wrapper = dict(
     optimizer=dict(lr=1e-4),
-    paramwise_cfg=dict(custom_keys=dict(classifier=dict(lr_mult=100.))))
+    paramwise_cfg=dict(
+        custom_keys=dict(
+            backbone=dict(lr_mult=0.1),
+            classifier=dict(lr_mult=100.),
+            decode_head=dict(lr_mult=10.))))
 param_scheduler = [
     dict(
         type='PolyWithWarmupLR',
@@ -60,7 +67,9 @@ param_scheduler = [
         max_iters=max_iters,
         by_epoch=False)
 ]
-train_cfg = dict(max_iters=max_iters, val_interval=100)
+# No validation inside the run: the demo and the benchmark evaluate the
+# final weights themselves (per class, both students).
+train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 default_hooks = dict(
     logger=dict(interval=20),
     checkpoint=dict(interval=max_iters, max_keep_ckpts=1))
