@@ -228,6 +228,40 @@ def paired_leads(results: List[Dict], key: str) -> List[float]:
     ]
 
 
+def paired_differences(results: List[Dict], rows: Sequence[str]
+                       ) -> List[list]:
+    """Each row minus DuPL on the same (dataset, seed), seg s1 and
+    ensemble (the baseline has no ensemble: its s1 stands in), mean ± std
+    over the pairs: the dataset and seed effects cancel in each
+    difference."""
+    by = {(r['row'], r['dataset'], r['seed']): r for r in results}
+    table = []
+    for row in rows:
+        if row == 'dupl':
+            continue
+        cells = []
+        for key in ('seg_s1', 'seg_ensemble'):
+            diffs = []
+            for (name, d, s), run in by.items():
+                if name != row or ('dupl', d, s) not in by:
+                    continue
+                mine = run['metrics'].get(key, run['metrics']['seg_s1'])
+                diffs.append(mine['mIoU'] -
+                             by[('dupl', d, s)]['metrics'][key]['mIoU'])
+            cells.append(signed_mean_std(diffs))
+        table.append([ROW_NAMES[row], len(diffs)] + cells)
+    return table
+
+
+def signed_mean_std(values: Sequence[float]) -> str:
+    if not values:
+        return '–'
+    if len(values) == 1:
+        return f'{values[0]:+.1f}'
+    return (f'{statistics.mean(values):+.1f} ± '
+            f'{statistics.stdev(values):.1f}')
+
+
 def lead_sentence(results: List[Dict], total: int) -> str:
     leads = {k: paired_leads(results, f'seg_{k}') for k in ('s1',
                                                              'ensemble')}
@@ -268,7 +302,14 @@ def write_results(args, jobs, info: Dict, started: float) -> None:
         'from the same pretrained toy backbone. Seg on toy val, CAM and '
         'pseudo labels (student 1) on toy train.',
         markdown_table(header, summary_rows(results, args.rows)),
-        lead_sentence(results, len(jobs))
+        lead_sentence(results, len(jobs)),
+        'Paired differences, seg mIoU on toy val: each row minus DuPL on '
+        'the same dataset and seed (points, mean ± std over the pairs; a '
+        'negative number means DuPL is better; the baseline, one student, '
+        'is compared with its s1 in both columns).',
+        markdown_table(['row', 'pairs', 'seg s1 - DuPL s1',
+                        'seg ensemble - DuPL ensemble'],
+                       paired_differences(results, args.rows)),
     ] + ([args.note] if args.note else [])
     for key, title in (('seg_s1', 'seg s1 (val)'),
                        ('cam_train', 'CAM (train)'),
