@@ -187,12 +187,16 @@ def load_results(args, jobs) -> List[Dict]:
     return results
 
 
-def mean_std(values: Sequence[float]) -> str:
+def mean_std(values: Sequence[float], signed: bool = False) -> str:
+    """``'mean ± std'`` (one value: itself; none: a dash), one decimal;
+    ``signed`` writes the mean's sign (for differences)."""
     if not values:
         return '–'
+    fmt = '+.1f' if signed else '.1f'
     if len(values) == 1:
-        return f'{values[0]:.1f}'
-    return f'{statistics.mean(values):.1f} ± {statistics.stdev(values):.1f}'
+        return f'{values[0]:{fmt}}'
+    return (f'{statistics.mean(values):{fmt}} ± '
+            f'{statistics.stdev(values):.1f}')
 
 
 def summary_rows(results: List[Dict], rows: Sequence[str]) -> List[list]:
@@ -248,18 +252,9 @@ def paired_differences(results: List[Dict], rows: Sequence[str]
                 mine = run['metrics'].get(key, run['metrics']['seg_s1'])
                 diffs.append(mine['mIoU'] -
                              by[('dupl', d, s)]['metrics'][key]['mIoU'])
-            cells.append(signed_mean_std(diffs))
+            cells.append(mean_std(diffs, signed=True))
         table.append([ROW_NAMES[row], len(diffs)] + cells)
     return table
-
-
-def signed_mean_std(values: Sequence[float]) -> str:
-    if not values:
-        return '–'
-    if len(values) == 1:
-        return f'{values[0]:+.1f}'
-    return (f'{statistics.mean(values):+.1f} ± '
-            f'{statistics.stdev(values):.1f}')
 
 
 def lead_sentence(results: List[Dict], total: int) -> str:
