@@ -14,7 +14,12 @@ writes mean ± std of every figure to benchmarks/RESULTS.md:
 - ``no_consistency``: DuPL with ``loss_weights.consistency=0``;
 - ``no_discrepancy``: DuPL with ``loss_weights.disc=0``;
 - ``fixed_threshold``: DuPL with ``thresholds.high_target`` equal to
-  ``thresholds.high`` (no cosine descent).
+  ``thresholds.high`` (no cosine descent);
+- ``fully_supervised``: NOT weakly supervised, the reference every WSSS
+  paper gives: the same network from the same weights, trained on the
+  ground-truth masks with DuPL's crops, schedule and learning rates
+  (configs/fully-supervised_vit-tiny_toy.py). Its seg mIoU bounds what
+  image labels can give this network in this budget.
 
 Design: ``--design paired`` (default) trains seed i on dataset i (one run
 per dataset per row); ``--design grid`` every seed on every dataset. Each
@@ -43,12 +48,13 @@ from common import (REPO, RESULTS, command_line, machine_info,
 sys.path.insert(0, osp.join(REPO, 'tools'))
 
 ROWS = ('dupl', 'baseline', 'no_gmm', 'no_consistency', 'no_discrepancy',
-        'fixed_threshold')
+        'fixed_threshold', 'fully_supervised')
 ROW_NAMES = dict(
     dupl='DuPL', baseline='single-student baseline', no_gmm='DuPL, no GMM '
     'filter', no_consistency='DuPL, no consistency loss',
     no_discrepancy='DuPL, no discrepancy loss',
-    fixed_threshold='DuPL, fixed threshold')
+    fixed_threshold='DuPL, fixed threshold',
+    fully_supervised='fully supervised (GT masks, not WSSS)')
 FIGURES = ('seg_s1', 'seg_s2', 'seg_ensemble', 'cam_train', 'pseudo_train')
 SECTION = '## Demo: DuPL vs the baseline over seeds and datasets'
 SUMMARY = osp.join(REPO, 'benchmarks', 'demo_seeds_summary.json')
@@ -99,7 +105,7 @@ def ablate(cfg, row: str) -> None:
         train_cfg.loss_weights.disc = 0.
     elif row == 'fixed_threshold':
         train_cfg.thresholds.high_target = train_cfg.thresholds.high
-    elif row not in ('dupl', 'baseline'):
+    elif row not in ('dupl', 'baseline', 'fully_supervised'):
         raise ValueError(f'unknown row {row!r}; choose from {ROWS}')
 
 
@@ -107,8 +113,9 @@ def run_one(row: str, data_root: str, seed: int, work_dir: str,
             iters: Optional[int]) -> Dict:
     """Train one row on one dataset with one seed; evaluate as the demo."""
     import run_demo
-    config = run_demo.BASELINE_CONFIG if row == 'baseline' else \
-        run_demo.DUPL_CONFIG
+    config = dict(baseline=run_demo.BASELINE_CONFIG,
+                  fully_supervised=run_demo.FULLY_SUPERVISED_CONFIG).get(
+                      row, run_demo.DUPL_CONFIG)
     cfg = run_demo.load_config(config, data_root, work_dir, iters)
     ablate(cfg, row)
     cfg.randomness = dict(seed=seed)
@@ -118,9 +125,15 @@ def run_one(row: str, data_root: str, seed: int, work_dir: str,
     val_set = run_demo.split_dataset(cfg, cfg.val_dataloader.dataset.ann_file)
     train_set = run_demo.split_dataset(cfg,
                                        'ImageSets/Segmentation/train.txt')
-    students = ['s1'] if row == 'baseline' else ['s1', 's2', 'ensemble']
-    metrics = run_demo.evaluate_all(run['runner'].model, val_set, train_set,
-                                    students)
+    if row == 'fully_supervised':
+        # mmseg's EncoderDecoder: seg only (no CAMs, no pseudo labels)
+        metrics = dict(seg_s1=run_demo.evaluate(run['runner'].model,
+                                                val_set))
+    else:
+        students = ['s1'] if row == 'baseline' else ['s1', 's2',
+                                                     'ensemble']
+        metrics = run_demo.evaluate_all(run['runner'].model, val_set,
+                                        train_set, students)
     return dict(row=row, seed=seed, data_root=data_root,
                 seconds=run['seconds'], metrics=metrics,
                 classes=list(val_set.metainfo['classes']))
@@ -278,6 +291,37 @@ def lead_sentence(results: List[Dict], total: int) -> str:
             f"{', '.join(parts)} points; the s1 lead is {verdict}.")
 
 
+def fraction_of_fully_supervised(results: List[Dict],
+                                  key: str) -> List[float]:
+    """DuPL's ``key`` seg mIoU as a percentage of the fully supervised
+    reference's on each (dataset, seed) both finished."""
+    by = {(r['row'], r['dataset'], r['seed']): r for r in results}
+    return [
+        100 * run['metrics'][key]['mIoU'] /
+        by[('fully_supervised', d, s)]['metrics']['seg_s1']['mIoU']
+        for (row, d, s), run in by.items()
+        if row == 'dupl' and ('fully_supervised', d, s) in by
+    ]
+
+
+def reference_sentence(results: List[Dict]) -> str:
+    """The fully supervised reference and DuPL's share of it, or '' if
+    no pair has both."""
+    fractions = {k: fraction_of_fully_supervised(results, f'seg_{k}')
+                 for k in ('s1', 'ensemble')}
+    if not fractions['s1']:
+        return ''
+    reference = [r['metrics']['seg_s1']['mIoU'] for r in results
+                 if r['row'] == 'fully_supervised']
+    shares = ', '.join(f'{k} {mean_std(v)} %' for k, v in fractions.items())
+    return (f'With the ground-truth masks, the same network, weights, '
+            f'crops, schedule and learning rates reach '
+            f'{mean_std(reference)} seg mIoU on toy val '
+            f'({len(reference)} runs, configs/'
+            f'fully-supervised_vit-tiny_toy.py); DuPL reaches {shares} of '
+            f'it on the same dataset and seed.')
+
+
 def write_results(args, jobs, info: Dict, started: float) -> None:
     results = load_results(args, jobs)
     if not results:
@@ -298,6 +342,7 @@ def write_results(args, jobs, info: Dict, started: float) -> None:
         'pseudo labels (student 1) on toy train.',
         markdown_table(header, summary_rows(results, args.rows)),
         lead_sentence(results, len(jobs)),
+        reference_sentence(results),
         'Paired differences, seg mIoU on toy val: each row minus DuPL on '
         'the same dataset and seed (points, mean ± std over the pairs; a '
         'negative number means DuPL is better; the baseline, one student, '
@@ -314,11 +359,13 @@ def write_results(args, jobs, info: Dict, started: float) -> None:
                  markdown_table(['row'] + classes, table)]
     machine = '\n'.join(f'- {k}: {v}' for k, v in info.items())
     text = (f'{SECTION} ({time.strftime("%Y-%m-%d %H:%M")})\n\n' +
-            '\n\n'.join(body) + f'\n\nMachine:\n\n{machine}\n\nCommand:\n\n'
+            '\n\n'.join(b for b in body if b) +
+            f'\n\nMachine:\n\n{machine}\n\nCommand:\n\n'
             f'```bash\n{command_line()}\n```\n')
     replace_section(args.results, text)
     with open(args.summary, 'w') as f:
         json.dump(dict(lead_sentence=lead_sentence(results, len(jobs)),
+                       reference_sentence=reference_sentence(results),
                        finished=len(results), planned=len(jobs)), f,
                   indent=1)
 
@@ -336,8 +383,12 @@ def replace_section(path: str, text: str) -> None:
         end = content.find('\n## ', start + len(SECTION))
         tail = content[end + 1:] if end >= 0 else ''
         content = content[:start] + text + ('\n' + tail if tail else '')
-    with open(path, 'w') as f:
+    # write a sibling and rename it over: a reader (another --report-only)
+    # never sees a half-written file and so never drops the other sections
+    tmp = f'{path}.{os.getpid()}.tmp'
+    with open(tmp, 'w') as f:
         f.write(content)
+    os.replace(tmp, path)
 
 
 def main(argv: Optional[List[str]] = None) -> None:

@@ -1,14 +1,17 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """benchmarks/bench_demo_seeds.py: the summary arithmetic (the training
-runs themselves are the demo's, tested in tests/test_tools)."""
+runs themselves are the demo's, tested in tests/test_tools; the fully
+supervised reference's run is tested here)."""
 import os.path as osp
 import sys
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, osp.join(REPO, 'benchmarks'))
 
-from bench_demo_seeds import (lead_sentence,  # noqa: E402
-                              paired_differences, plan, parse_args)
+from bench_demo_seeds import (fraction_of_fully_supervised,  # noqa: E402
+                              lead_sentence,
+                              paired_differences, parse_args, plan,
+                              reference_sentence)
 
 
 def _run(row, dataset, s1, ensemble=None):
@@ -49,3 +52,63 @@ def test_paired_plan_runs_the_main_comparison_first():
     assert len(jobs) == 9
     assert {row for row, _, _ in jobs[:6]} == {'dupl', 'baseline'}
     assert all(d == s for _, d, s in jobs)
+
+
+def test_dupl_share_of_the_fully_supervised_reference_is_paired():
+    results = [
+        _run('dupl', 0, 40., 42.), _run('dupl', 1, 45., 45.),
+        _run('fully_supervised', 0, 50.), _run('fully_supervised', 1, 60.),
+        _run('dupl', 2, 30., 30.),  # no reference on dataset 2: left out
+    ]
+    assert fraction_of_fully_supervised(results, 'seg_s1') == [80., 75.]
+    assert fraction_of_fully_supervised(results, 'seg_ensemble') == [84.,
+                                                                     75.]
+    text = reference_sentence(results)
+    assert '55.0 ± 7.1 seg mIoU' in text
+    assert 's1 77.5 ± 3.5 %, ensemble 79.5 ± 6.4 %' in text
+    assert reference_sentence([_run('dupl', 0, 40., 42.)]) == ''
+
+
+def test_fully_supervised_reference_trains_on_masks_and_evaluates(
+        toy_data_root, tmp_path):
+    """The reference row's config: mmseg's EncoderDecoder with the toy
+    student's backbone and decoder, trained on ground-truth masks with
+    DuPL's crops and schedule, evaluated as the demo evaluates."""
+    sys.path.insert(0, osp.join(REPO, 'tools'))
+    import run_demo
+    from mmseg.models import EncoderDecoder
+    cfg = run_demo.load_config(run_demo.FULLY_SUPERVISED_CONFIG, toy_data_root,
+                               str(tmp_path), iters=2)
+    toy = run_demo.load_config(run_demo.DUPL_CONFIG, toy_data_root,
+                               str(tmp_path), iters=2)
+    # the same network and budget as the DuPL toy run
+    assert cfg.model.backbone == toy.model.student.backbone
+    assert cfg.model.decode_head == toy.model.student.decode_head
+    assert cfg.optim_wrapper == toy.optim_wrapper
+    assert cfg.train_cfg.max_iters == toy.train_cfg.max_iters == 2
+    cfg.model.backbone.init_cfg = None
+    cfg.train_dataloader.update(
+        batch_size=2, num_workers=0, persistent_workers=False)
+    cfg.custom_hooks = []
+    runner = run_demo.train(cfg)['runner']
+    assert isinstance(runner.model, EncoderDecoder)
+    # it does see masks: the point of the reference
+    batch = next(iter(runner.train_dataloader))
+    assert all('gt_sem_seg' in s for s in batch['data_samples'])
+    val_set = run_demo.split_dataset(cfg,
+                                     cfg.val_dataloader.dataset.ann_file)
+    metrics = run_demo.evaluate(runner.model, val_set)
+    assert len(metrics['IoU']) == len(val_set.metainfo['classes']) == 6
+    assert 0. <= metrics['mIoU'] <= 100.
+
+
+def test_replace_section_keeps_the_other_sections(tmp_path):
+    from bench_demo_seeds import SECTION, replace_section
+    path = tmp_path / 'RESULTS.md'
+    path.write_text(f'# Results\n\n## A\n\na\n\n{SECTION} (old)\n\nold\n\n'
+                    '## B\n\nb\n')
+    replace_section(str(path), f'{SECTION} (new)\n\nnew\n')
+    text = path.read_text()
+    assert text == (f'# Results\n\n## A\n\na\n\n{SECTION} (new)\n\nnew\n\n'
+                    '## B\n\nb\n')
+    assert [p.name for p in tmp_path.iterdir()] == ['RESULTS.md']

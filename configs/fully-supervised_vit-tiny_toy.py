@@ -1,0 +1,62 @@
+# The fully supervised reference of the toy demo, NOT weakly supervised: the
+# toy student's network (same pretrained backbone, same LargeFOV decoder) as
+# mmseg's EncoderDecoder, trained on the ground-truth masks of the toy train
+# split with DuPL's crops, schedule and learning rates
+# (dupl_vit-tiny_toy.py). Its val mIoU is what this network and budget reach
+# with perfect labels: the bound of any weakly supervised run of the same
+# network (benchmarks/bench_toy_fully_supervised.py).
+_base_ = ['./dupl_vit-tiny_toy.py']
+crop_size = (128, 128)
+model = dict(
+    _delete_=True,
+    type='EncoderDecoder',
+    data_preprocessor=dict(
+        type='SegDataPreProcessor',
+        mean=[123.675, 116.28, 103.53],
+        std=[58.395, 57.12, 57.375],
+        bgr_to_rgb=True,
+        pad_val=0,
+        seg_pad_val=255,
+        size=crop_size),
+    backbone={{_base_.model.student.backbone}},
+    # mmseg's BaseDecodeHead defaults: cross-entropy, ignore 255, the
+    # logits resized to the labels (bilinear) as DuPL's seg loss does.
+    decode_head={{_base_.model.student.decode_head}},
+    train_cfg=dict(),
+    test_cfg=dict(mode='whole'))
+# DuPL's weak-branch augmentation, with the masks carried along.
+train_pipeline = [
+    dict(type='LoadCheckedImageFromFile'),
+    dict(type='LoadCheckedAnnotations'),
+    dict(type='RandomRescale', ratio_range=(0.5, 2.0)),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='RandomCropWithValidBox', crop_size=crop_size[0], pad_val=0),
+    dict(type='ToCoColorAug'),
+    dict(type='PackSegInputs'),
+]
+train_dataloader = dict(
+    dataset=dict(
+        _delete_=True,
+        type='BaseSegDataset',
+        data_root={{_base_.data_root}},
+        metainfo={{_base_.toy_metainfo}},
+        ann_file='ImageSets/Segmentation/train.txt',
+        data_prefix={{_base_.img_prefix}},
+        img_suffix='.jpg',
+        seg_map_suffix='.png',
+        pipeline=train_pipeline))
+# The base hooks without NumClassesCheckHook, which checks a DuPL model's
+# foreground classes (mmseg's decode head checks its own num_classes).
+default_hooks = dict(
+    _delete_=True,
+    timer=dict(type='IterTimerHook'),
+    logger=dict(type='LoggerHook', interval=20, log_metric_by_epoch=False),
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    checkpoint=dict(
+        type='DurableCheckpointHook',
+        by_epoch=False,
+        interval={{_base_.max_iters}},
+        max_keep_ckpts=1),
+    finite_loss=dict(type='FiniteLossHook'),
+    sampler_seed=dict(type='DistSamplerSeedHook'),
+    visualization=dict(type='SegVisualizationHook'))
