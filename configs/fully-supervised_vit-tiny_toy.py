@@ -19,8 +19,9 @@ model = dict(
         seg_pad_val=255,
         size=crop_size),
     backbone={{_base_.model.student.backbone}},
-    # mmseg's BaseDecodeHead defaults: cross-entropy, ignore 255, the
-    # logits resized to the labels (bilinear) as DuPL's seg loss does.
+    # LargeFOVHead's default loss is DuPL's seg loss (BalancedSegLoss:
+    # bg/fg-balanced cross-entropy, 255 ignored); mmseg's loss_by_feat
+    # resizes the logits to the labels (bilinear) as DuPL does.
     decode_head={{_base_.model.student.decode_head}},
     train_cfg=dict(),
     test_cfg=dict(mode='whole'))

@@ -42,8 +42,9 @@ def toy_train_options(data_root: str,
         f'model.train_cfg.phases.end={max_iters}',
         f'param_scheduler.0.max_iters={max_iters}',
         'param_scheduler.0.warmup_iters=5',
-        # from scratch: CI has no pretrained toy backbone (its loading
-        # route is tested in tests/test_tools/test_pretrain_toy_backbone.py)
+        # from scratch: the fixtures test the pipeline, not the weights
+        # (their loading route is tested in
+        # tests/test_tools/test_pretrain_toy_backbone.py)
         'model.student.backbone.init_cfg=None',
     ]
 

@@ -24,10 +24,17 @@ The output is an mmpretrain-style checkpoint (``meta``, ``state_dict`` with
 ``backbone.*`` and ``head.*``), loaded by the toy configs through
 ``init_cfg=dict(type='Pretrained', checkpoint=..., prefix='backbone.')``.
 It is cached: a sidecar ``.json`` records the settings and the checkpoint's
-sha256, and a second run with the same settings returns at once.
+sha256, and a second run with the same settings returns at once. The
+default checkpoint is committed (``data/pretrained/toy_vit_cls.pth``, under
+1 MB), so ``make demo`` does not pretrain; training runs on a fixed number
+of torch threads (``--threads``, part of the settings), because the thread
+count changes the float sums and so the bits. ``--check`` rebuilds the
+weights in a temporary directory and compares them byte for byte with the
+committed ones.
 
     python tools/pretrain_toy_backbone.py            # build or reuse
     python tools/pretrain_toy_backbone.py --force    # regenerate
+    python tools/pretrain_toy_backbone.py --check    # rebuild and compare
 """
 import argparse
 import hashlib
@@ -41,6 +48,7 @@ import time
 from typing import Dict, List, Optional
 
 import numpy as np
+import torch
 from mmengine.config import Config
 from PIL import Image
 
@@ -60,7 +68,8 @@ DEFAULT_SETTINGS = dict(
     grid=2,
     iters=1200,
     batch_size=32,
-    lr=2e-3)
+    lr=2e-3,
+    threads=2)
 
 
 def toy_scene_fns():
@@ -84,6 +93,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='Runner logs (default: next to --out)')
     parser.add_argument('--force', action='store_true',
                         help='retrain even if the cached checkpoint matches')
+    parser.add_argument('--check', action='store_true',
+                        help='rebuild in a temporary directory and compare '
+                        'with --out byte for byte (exit 1 if they differ)')
     return parser.parse_args(argv)
 
 
@@ -214,7 +226,12 @@ def pretrain(settings: Dict, out: str, dupl_config: str = DUPL_CONFIG,
                         settings['img_size'], settings['grid'], rng)
         cfg = build_cfg(settings, data_root, work_dir, dupl_config)
         runner = Runner.from_cfg(cfg)
-        runner.train()
+        threads = torch.get_num_threads()
+        torch.set_num_threads(settings['threads'])
+        try:
+            runner.train()
+        finally:
+            torch.set_num_threads(threads)
         metrics = runner.message_hub.log_scalars
         # 'val/multi-label/mAP' -> 'mAP' (the timing scalars are dropped)
         val = {k.rsplit('/', 1)[1]: round(float(v.current()), 2)
@@ -232,9 +249,29 @@ def pretrain(settings: Dict, out: str, dupl_config: str = DUPL_CONFIG,
     return dict(record, reused=False)
 
 
+def check(settings: Dict, out: str, dupl_config: str = DUPL_CONFIG) -> Dict:
+    """Rebuild ``out`` in a temporary directory; return the record with
+    ``identical`` (the two files' sha256 equal)."""
+    if not osp.isfile(out):
+        raise FileNotFoundError(f'--check: no checkpoint to compare at {out}')
+    with tempfile.TemporaryDirectory(prefix='toy_pretrain_check_') as tmp:
+        record = pretrain(settings, osp.join(tmp, osp.basename(out)),
+                          dupl_config, force=True)
+    expected = file_sha256(out)
+    identical = record['sha256'] == expected
+    print(f"--check: rebuilt sha256 {record['sha256']}, {out} {expected}: "
+          + ('identical' if identical else 'DIFFERENT'))
+    return dict(record, identical=identical)
+
+
 def main(argv: Optional[List[str]] = None) -> Dict:
     args = parse_args(argv)
     settings = {k: getattr(args, k) for k in DEFAULT_SETTINGS}
+    if args.check:
+        record = check(settings, args.out, args.dupl_config)
+        if not record['identical']:
+            sys.exit(1)
+        return record
     return pretrain(settings, args.out, args.dupl_config, args.work_dir,
                     args.force)
 

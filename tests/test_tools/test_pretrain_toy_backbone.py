@@ -83,3 +83,26 @@ def test_toy_config_loads_every_backbone_key_through_init_cfg(pretrained):
             assert torch.equal(value, source[key]), key
         # the position table stays frozen after loading, as for DeiT
         assert not student.backbone.pos_embed.requires_grad
+
+
+def test_check_rebuilds_byte_for_byte_and_fails_on_other_bytes(
+        pretrained, tmp_path):
+    tool = _tool()
+    record = tool.main(TINY + ['--out', pretrained['out'], '--check'])
+    assert record['identical'] is True
+    other = tmp_path / 'other.pth'
+    other.write_bytes(open(pretrained['out'], 'rb').read() + b'\0')
+    with pytest.raises(SystemExit) as exc:
+        tool.main(TINY + ['--out', str(other), '--check'])
+    assert exc.value.code == 1
+
+
+def test_committed_weights_are_what_the_default_settings_build():
+    """``make demo`` reuses the committed checkpoint only if its sidecar
+    records the default settings and the file's sha256 (the full rebuild,
+    ``--check``, takes minutes: the closing notes record it)."""
+    tool = _tool()
+    out = tool.DEFAULT_OUT
+    assert osp.getsize(out) < 5 * 2**20
+    key = tool.cache_key(dict(tool.DEFAULT_SETTINGS), tool.DUPL_CONFIG)
+    assert tool.cached(out, key)
