@@ -4,6 +4,7 @@ import re
 from collections import OrderedDict
 from typing import Callable, Union
 
+from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint
 from mmseg.registry import RUNNERS
@@ -107,5 +108,12 @@ def build_runner(cfg) -> Runner:
     """Build ``cfg.runner_type`` from the registry, else mmengine's Runner
     (what mmseg's ``tools/train.py`` does)."""
     if 'runner_type' in cfg:
+        # Look the type up in the config's scope, not in the one the
+        # process set last (an mmpretrain Runner earlier in the same
+        # process, e.g. the toy pretraining, leaves 'mmpretrain' current,
+        # whose registry does not hold our runners). Not a temporary
+        # overwrite: leaving it drops the scope the Runner sets up.
+        if cfg.get('default_scope'):
+            init_default_scope(cfg.default_scope)
         return RUNNERS.build(cfg)
     return Runner.from_cfg(cfg)
