@@ -4,12 +4,12 @@
 # split with DuPL's crops, schedule and learning rates
 # (dupl_vit-tiny_toy.py). Its val mIoU is what this network and budget reach
 # with perfect labels: the bound of any weakly supervised run of the same
-# network (benchmarks/bench_toy_fully_supervised.py).
+# network (the fully_supervised row of benchmarks/bench_demo_seeds.py).
 _base_ = ['./dupl_vit-tiny_toy.py']
-crop_size = (128, 128)
 model = dict(
     _delete_=True,
     type='EncoderDecoder',
+    # DuPL's normalisation; mmseg's preprocessor needs a size to train
     data_preprocessor=dict(
         type='SegDataPreProcessor',
         mean=[123.675, 116.28, 103.53],
@@ -17,7 +17,7 @@ model = dict(
         bgr_to_rgb=True,
         pad_val=0,
         seg_pad_val=255,
-        size=crop_size),
+        size=(128, 128)),
     backbone={{_base_.model.student.backbone}},
     # LargeFOVHead's default loss is DuPL's seg loss (BalancedSegLoss:
     # bg/fg-balanced cross-entropy, 255 ignored); mmseg's loss_by_feat
@@ -31,7 +31,10 @@ train_pipeline = [
     dict(type='LoadCheckedAnnotations'),
     dict(type='RandomRescale', ratio_range=(0.5, 2.0)),
     dict(type='RandomFlip', prob=0.5),
-    dict(type='RandomCropWithValidBox', crop_size=crop_size[0], pad_val=0),
+    dict(
+        type='RandomCropWithValidBox',
+        crop_size={{_base_.crop_size}},
+        pad_val=0),
     dict(type='ToCoColorAug'),
     dict(type='PackSegInputs'),
 ]
