@@ -19,7 +19,8 @@ data/toy_voc/.done: $(STAMP)
 
 data: data/toy_voc/.done
 
-# The toy backbone's pretrained weights (cached; `demo` builds them too).
+# The toy backbone's pretrained weights (committed: checks them, or rebuilds
+# them if the settings changed; `demo` does the same).
 pretrain: $(STAMP)
 	$(PY) tools/pretrain_toy_backbone.py
 

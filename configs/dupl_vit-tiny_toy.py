@@ -10,8 +10,9 @@ _base_ = [
 num_classes = 5
 embed_dims = 64
 max_iters = 300
-# `python tools/pretrain_toy_backbone.py` writes it (`make demo` does).
-pretrained = '{{ fileDirname }}/../data/pretrained/toy_vit_cls.pth'
+# Committed; `python tools/pretrain_toy_backbone.py --force` rebuilds it and
+# `--check` compares a rebuild with it byte for byte.
+pretrained = '{{ fileDirname }}/../checkpoints/toy_vit_cls.pth'
 model = dict(
     num_classes=num_classes,
     student=dict(

@@ -25,7 +25,7 @@ The output is an mmpretrain-style checkpoint (``meta``, ``state_dict`` with
 ``init_cfg=dict(type='Pretrained', checkpoint=..., prefix='backbone.')``.
 It is cached: a sidecar ``.json`` records the settings and the checkpoint's
 sha256, and a second run with the same settings returns at once. The
-default checkpoint is committed (``data/pretrained/toy_vit_cls.pth``, under
+default checkpoint is committed (``checkpoints/toy_vit_cls.pth``, under
 1 MB), so ``make demo`` does not pretrain; training runs on a fixed number
 of torch threads (``--threads``, part of the settings), because the thread
 count changes the float sums and so the bits. ``--check`` rebuilds the
@@ -58,7 +58,7 @@ sys.path.insert(0, osp.join(REPO, 'tools'))
 DUPL_CONFIG = osp.join(REPO, 'configs', 'dupl_vit-tiny_toy.py')
 PRETRAIN_CONFIG = osp.join(REPO, 'configs', '_base_', 'pretrain',
                            'toy_vit_multilabel_cls.py')
-DEFAULT_OUT = osp.join(REPO, 'data', 'pretrained', 'toy_vit_cls.pth')
+DEFAULT_OUT = osp.join(REPO, 'checkpoints', 'toy_vit_cls.pth')
 # The pretraining images and schedule (part of the cache key).
 DEFAULT_SETTINGS = dict(
     seed=0,
