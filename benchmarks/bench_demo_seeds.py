@@ -113,9 +113,9 @@ def run_one(row: str, data_root: str, seed: int, work_dir: str,
             iters: Optional[int]) -> Dict:
     """Train one row on one dataset with one seed; evaluate as the demo."""
     import run_demo
-    config = dict(baseline=run_demo.BASELINE_CONFIG,
-                  fully_supervised=run_demo.FULLY_SUPERVISED_CONFIG).get(
-                      row, run_demo.DUPL_CONFIG)
+    # the ablations are DuPL's config, changed by ablate()
+    config, students = run_demo.DEMO_MODELS.get(row,
+                                                run_demo.DEMO_MODELS['dupl'])
     cfg = run_demo.load_config(config, data_root, work_dir, iters)
     ablate(cfg, row)
     cfg.randomness = dict(seed=seed)
@@ -125,15 +125,8 @@ def run_one(row: str, data_root: str, seed: int, work_dir: str,
     val_set = run_demo.split_dataset(cfg, cfg.val_dataloader.dataset.ann_file)
     train_set = run_demo.split_dataset(cfg,
                                        'ImageSets/Segmentation/train.txt')
-    if row == 'fully_supervised':
-        # mmseg's EncoderDecoder: seg only (no CAMs, no pseudo labels)
-        metrics = dict(seg_s1=run_demo.evaluate(run['runner'].model,
-                                                val_set))
-    else:
-        students = ['s1'] if row == 'baseline' else ['s1', 's2',
-                                                     'ensemble']
-        metrics = run_demo.evaluate_all(run['runner'].model, val_set,
-                                        train_set, students)
+    metrics = run_demo.evaluate_all(run['runner'].model, val_set, train_set,
+                                    students)
     return dict(row=row, seed=seed, data_root=data_root,
                 seconds=run['seconds'], metrics=metrics,
                 classes=list(val_set.metainfo['classes']))

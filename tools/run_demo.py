@@ -37,6 +37,12 @@ BASELINE_CONFIG = osp.join(REPO, 'configs',
 # Not weakly supervised: the bound of the two above (ground-truth masks).
 FULLY_SUPERVISED_CONFIG = osp.join(REPO, 'configs',
                                    'fully-supervised_vit-tiny_toy.py')
+# The demo's models: config and the students evaluated (none: an mmseg
+# segmentor, seg only). benchmarks/bench_demo_seeds.py trains the same.
+DEMO_MODELS = dict(
+    dupl=(DUPL_CONFIG, ['s1', 's2', 'ensemble']),
+    baseline=(BASELINE_CONFIG, ['s1']),
+    fully_supervised=(FULLY_SUPERVISED_CONFIG, []))
 
 
 def parse_args() -> argparse.Namespace:
@@ -49,7 +55,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         '--pretrained', default=None,
         help='pretrained toy backbone to build or reuse (default: the '
-        "config's, data/pretrained/toy_vit_cls.pth)")
+        "config's, checkpoints/toy_vit_cls.pth)")
     parser.add_argument(
         '--skip-baseline', action='store_true',
         help='train DuPL only (the report then has no baseline column)')
@@ -172,7 +178,12 @@ def evaluate(model, dataset, **test_cfg) -> Dict:
 
 
 def evaluate_all(model, val_set, train_set, students: List[str]) -> Dict:
-    """Seg IoU per student on val; CAM and pseudo-label IoU on train."""
+    """Seg IoU per student on val; CAM and pseudo-label IoU on train.
+    Without ``students`` (an mmseg segmentor such as the fully supervised
+    reference: no students, CAMs or pseudo labels), seg on val only, as
+    ``seg_s1``."""
+    if not students:
+        return dict(seg_s1=evaluate(model, val_set))
     results = {}
     for student in students:
         results[f'seg_{student}'] = evaluate(
@@ -193,11 +204,10 @@ def main() -> None:
         load_config(DUPL_CONFIG, args.data_root, work_dir, None,
                     args.pretrained))
     runs = {}
-    plan = [('dupl', DUPL_CONFIG, ['s1', 's2', 'ensemble'])]
-    if not args.skip_baseline:
-        plan.append(('baseline', BASELINE_CONFIG, ['s1']))
-    if not args.skip_reference:
-        plan.append(('fully_supervised', FULLY_SUPERVISED_CONFIG, []))
+    skipped = {'baseline': args.skip_baseline,
+               'fully_supervised': args.skip_reference}
+    plan = [(name, *model) for name, model in DEMO_MODELS.items()
+            if not skipped.get(name)]
     for name, path, students in plan:
         print(f'\n=== training {name} ({osp.relpath(path, REPO)}) ===')
         cfg = load_config(path, args.data_root, osp.join(work_dir, name),
@@ -207,10 +217,7 @@ def main() -> None:
         val_set = split_dataset(cfg, cfg.val_dataloader.dataset.ann_file)
         train_set = split_dataset(cfg, 'ImageSets/Segmentation/train.txt')
         print(f'=== evaluating {name} ===')
-        run['metrics'] = (
-            evaluate_all(model, val_set, train_set, students) if students
-            # mmseg's EncoderDecoder: seg only (no CAMs, no pseudo labels)
-            else dict(seg_s1=evaluate(model, val_set)))
+        run['metrics'] = evaluate_all(model, val_set, train_set, students)
         run['cfg'] = cfg
         runs[name] = run
     report = write_report(runs, work_dir)
