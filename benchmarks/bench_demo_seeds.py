@@ -38,6 +38,8 @@ import os.path as osp
 import statistics
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -376,10 +378,13 @@ def replace_section(path: str, text: str) -> None:
         end = content.find('\n## ', start + len(SECTION))
         tail = content[end + 1:] if end >= 0 else ''
         content = content[:start] + text + ('\n' + tail if tail else '')
-    # write a sibling and rename it over: a reader (another --report-only)
-    # never sees a half-written file and so never drops the other sections
-    tmp = f'{path}.{os.getpid()}.tmp'
-    with open(tmp, 'w') as f:
+    # write a sibling of its own and rename it over: a reader (another
+    # --report-only) never sees a half-written file and so never drops the
+    # other sections, and two writers never share the sibling
+    fd, tmp = tempfile.mkstemp(dir=osp.dirname(osp.abspath(path)),
+                               prefix=osp.basename(path) + '.',
+                               suffix='.tmp')
+    with os.fdopen(fd, 'w') as f:
         f.write(content)
     os.replace(tmp, path)
 
@@ -404,9 +409,14 @@ def main(argv: Optional[List[str]] = None) -> None:
     os.makedirs(args.runs_dir, exist_ok=True)
     write_results(args, jobs, info, started)
 
+    # runs finishing together must not rewrite the table at once (the
+    # later write would miss the earlier run)
+    writing = threading.Lock()
+
     def work(job):
         launch(args, job, roots[job[1]])
-        write_results(args, jobs, info, started)
+        with writing:
+            write_results(args, jobs, info, started)
         print(f'finished {job}', flush=True)
 
     with ThreadPoolExecutor(args.jobs) as pool:

@@ -112,3 +112,25 @@ def test_replace_section_keeps_the_other_sections(tmp_path):
     assert text == (f'# Results\n\n## A\n\na\n\n{SECTION} (new)\n\nnew\n\n'
                     '## B\n\nb\n')
     assert [p.name for p in tmp_path.iterdir()] == ['RESULTS.md']
+
+
+def test_replace_section_from_threads_at_once(tmp_path):
+    """Two runs of the benchmark finishing together rewrite RESULTS.md from
+    two threads of one process: each writes its own temporary sibling
+    (they once shared a per-process name, and the second rename failed)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bench_demo_seeds import SECTION, replace_section
+    path = tmp_path / 'RESULTS.md'
+    path.write_text('# Results\n')
+
+    def write(i):
+        for _ in range(20):
+            replace_section(str(path), f'{SECTION} ({i})\n\nbody {i}\n')
+
+    with ThreadPoolExecutor(4) as pool:
+        for future in [pool.submit(write, i) for i in range(4)]:
+            future.result()
+    text = path.read_text()
+    assert text.startswith('# Results\n\n') and text.count(SECTION) == 1
+    assert [p.name for p in tmp_path.iterdir()] == ['RESULTS.md']
