@@ -21,6 +21,19 @@ writes mean ± std of every figure to benchmarks/RESULTS.md:
   (configs/fully-supervised_vit-tiny_toy.py). Its seg mIoU bounds what
   image labels can give this network in this budget.
 
+``--table budget`` asks whether the demo's budget is what keeps the toy
+run below the demo issue's target (seg mIoU 60): DuPL and the fully
+supervised reference (their runs are shared with the demo table) next to
+rows that spend more compute:
+
+- ``dupl_3x_iters``: DuPL for three times the iterations (every phase
+  scaled with them);
+- ``dupl_wide``: DuPL with a backbone twice as wide
+  (configs/dupl_vit-tiny-wide_toy.py, its own pretrained weights, built
+  on first use with the demo's pretraining settings);
+- ``fully_supervised_wide``: the fully supervised reference with that
+  wide backbone and weights.
+
 Design: ``--design paired`` (default) trains seed i on dataset i (one run
 per dataset per row); ``--design grid`` every seed on every dataset. Each
 run is a child process with one torch thread (``--jobs`` of them at once);
@@ -30,6 +43,7 @@ finished run with the count of finished runs, so it is honest even if
 stopped early.
 
     python benchmarks/bench_demo_seeds.py --jobs 2
+    python benchmarks/bench_demo_seeds.py --table budget --jobs 2
 """
 import argparse
 import json
@@ -56,9 +70,22 @@ ROW_NAMES = dict(
     'filter', no_consistency='DuPL, no consistency loss',
     no_discrepancy='DuPL, no discrepancy loss',
     fixed_threshold='DuPL, fixed threshold',
-    fully_supervised='fully supervised (GT masks, not WSSS)')
+    fully_supervised='fully supervised (GT masks, not WSSS)',
+    dupl_3x_iters='DuPL, 3x the iterations',
+    dupl_wide='DuPL, 2x wider backbone',
+    fully_supervised_wide='fully supervised, 2x wider backbone')
+# Rows that spend more compute than the demo, and the default rows of
+# each table.
+BUDGET_ROWS = ('dupl_3x_iters', 'dupl_wide', 'fully_supervised_wide')
+TABLE_ROWS = dict(demo=ROWS, budget=('dupl', 'fully_supervised') +
+                  BUDGET_ROWS)
+WIDE_CONFIG = osp.join(REPO, 'configs', 'dupl_vit-tiny-wide_toy.py')
+WIDE_ROWS = ('dupl_wide', 'fully_supervised_wide')
 FIGURES = ('seg_s1', 'seg_s2', 'seg_ensemble', 'cam_train', 'pseudo_train')
 SECTION = '## Demo: DuPL vs the baseline over seeds and datasets'
+SECTIONS = dict(
+    demo=SECTION,
+    budget='## Demo with more compute: is the budget what limits it?')
 SUMMARY = osp.join(REPO, 'benchmarks', 'demo_seeds_summary.json')
 
 
@@ -70,7 +97,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='training seeds')
     parser.add_argument('--design', choices=('paired', 'grid'),
                         default='paired')
-    parser.add_argument('--rows', nargs='+', choices=ROWS, default=ROWS)
+    parser.add_argument('--table', choices=tuple(TABLE_ROWS),
+                        default='demo',
+                        help='demo: DuPL, the baseline, the ablations and '
+                        'the reference; budget: rows with more compute')
+    parser.add_argument('--rows', nargs='+', choices=ROWS + BUDGET_ROWS,
+                        default=None, help='default: the table\'s rows')
     parser.add_argument('--jobs', type=int, default=2,
                         help='runs at once (one torch thread each)')
     parser.add_argument('--iters', type=int, default=None,
@@ -90,7 +122,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--one', nargs=3, metavar=('ROW', 'DATA', 'SEED'),
                         help=argparse.SUPPRESS)
     parser.add_argument('--out', help=argparse.SUPPRESS)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.rows is None:
+        args.rows = list(TABLE_ROWS[args.table])
+    return args
 
 
 # ---------------------------------------------------------------- one run
@@ -107,17 +142,43 @@ def ablate(cfg, row: str) -> None:
         train_cfg.loss_weights.disc = 0.
     elif row == 'fixed_threshold':
         train_cfg.thresholds.high_target = train_cfg.thresholds.high
-    elif row not in ('dupl', 'baseline', 'fully_supervised'):
-        raise ValueError(f'unknown row {row!r}; choose from {ROWS}')
+    elif row == 'dupl_3x_iters':
+        import run_demo
+        run_demo.scale_schedule(cfg, 3 * cfg.train_cfg.max_iters)
+    elif row == 'fully_supervised_wide':
+        use_backbone_of(cfg, WIDE_CONFIG)
+    elif row not in ('dupl', 'baseline', 'fully_supervised', 'dupl_wide'):
+        raise ValueError(f'unknown row {row!r}; choose from '
+                         f'{ROWS + BUDGET_ROWS}')
+
+
+def use_backbone_of(cfg, dupl_config: str) -> None:
+    """Give an mmseg segmentor config (the fully supervised reference)
+    the student backbone of ``dupl_config`` (its weights included) and a
+    decoder that reads it."""
+    from mmengine.config import Config
+    student = Config.fromfile(dupl_config).model.student
+    cfg.model.backbone = student.backbone
+    cfg.model.decode_head.in_channels = student.decode_head.in_channels
+
+
+def row_model(row: str) -> Tuple[str, List[str]]:
+    """``(config, students evaluated)`` a row starts from (ablate()
+    then changes it)."""
+    import run_demo
+    if row == 'dupl_wide':
+        return WIDE_CONFIG, run_demo.DEMO_MODELS['dupl'][1]
+    if row == 'fully_supervised_wide':
+        return run_demo.DEMO_MODELS['fully_supervised']
+    # the ablations are DuPL's config, changed by ablate()
+    return run_demo.DEMO_MODELS.get(row, run_demo.DEMO_MODELS['dupl'])
 
 
 def run_one(row: str, data_root: str, seed: int, work_dir: str,
             iters: Optional[int]) -> Dict:
     """Train one row on one dataset with one seed; evaluate as the demo."""
     import run_demo
-    # the ablations are DuPL's config, changed by ablate()
-    config, students = run_demo.DEMO_MODELS.get(row,
-                                                run_demo.DEMO_MODELS['dupl'])
+    config, students = row_model(row)
     cfg = run_demo.load_config(config, data_root, work_dir, iters)
     ablate(cfg, row)
     cfg.randomness = dict(seed=seed)
@@ -161,6 +222,14 @@ def ensure_dataset(data_dir: str, seed: int) -> str:
         make_toy_voc(root, seed=seed, overwrite=True)
         open(done, 'w').close()
     return root
+
+
+def ensure_wide_backbone() -> None:
+    """Build (or reuse) the wide rows' pretrained weights: the demo's
+    pretraining settings with the wide backbone."""
+    import run_demo
+    from mmengine.config import Config
+    run_demo.ensure_pretrained(Config.fromfile(WIDE_CONFIG), WIDE_CONFIG)
 
 
 def result_path(args, row: str, data: int, seed: int) -> str:
@@ -243,9 +312,9 @@ def paired_leads(results: List[Dict], key: str) -> List[float]:
 def paired_differences(results: List[Dict], rows: Sequence[str]
                        ) -> List[list]:
     """Each row minus DuPL on the same (dataset, seed), seg s1 and
-    ensemble (the baseline has no ensemble: its s1 stands in), mean ± std
-    over the pairs: the dataset and seed effects cancel in each
-    difference."""
+    ensemble (a row without an ensemble, the baseline or a fully
+    supervised one, stands in with its s1), mean ± std over the pairs:
+    the dataset and seed effects cancel in each difference."""
     by = {(r['row'], r['dataset'], r['seed']): r for r in results}
     table = []
     for row in rows:
@@ -317,6 +386,15 @@ def reference_sentence(results: List[Dict]) -> str:
             f'it on the same dataset and seed.')
 
 
+def weights_sentence(rows: Sequence[str]) -> str:
+    """Which pretrained weights the runs of ``rows`` start from."""
+    if not set(rows) & set(WIDE_ROWS):
+        return 'every run starts from the same pretrained toy backbone.'
+    return ('every run starts from the pretrained toy backbone of its '
+            'width (the wide rows from weights built with the same '
+            'pretraining settings, tools/pretrain_toy_backbone.py).')
+
+
 def write_results(args, jobs, info: Dict, started: float) -> None:
     results = load_results(args, jobs)
     if not results:
@@ -332,16 +410,18 @@ def write_results(args, jobs, info: Dict, started: float) -> None:
         + ('' if args.report_only else
            f'; {(time.time() - started) / 60:.0f} min so far') +
         '). mIoU (%), '
-        'mean ± std over the finished runs of each row; every run starts '
-        'from the same pretrained toy backbone. Seg on toy val, CAM and '
-        'pseudo labels (student 1) on toy train.',
+        'mean ± std over the finished runs of each row; '
+        + weights_sentence(args.rows) + ' Seg on toy val, CAM and pseudo '
+        'labels (student 1) on toy train.',
         markdown_table(header, summary_rows(results, args.rows)),
-        lead_sentence(results, len(jobs)),
+        lead_sentence(results, len(jobs)) if 'baseline' in args.rows
+        else '',
         reference_sentence(results),
         'Paired differences, seg mIoU on toy val: each row minus DuPL on '
         'the same dataset and seed (points, mean ± std over the pairs; a '
-        'negative number means DuPL is better; the baseline, one student, '
-        'is compared with its s1 in both columns).',
+        'negative number means DuPL is better; a row with one network, the '
+        'baseline or a fully supervised one, is compared with its s1 in '
+        'both columns).',
         markdown_table(['row', 'pairs', 'seg s1 - DuPL s1',
                         'seg ensemble - DuPL ensemble'],
                        paired_differences(results, args.rows)),
@@ -353,11 +433,14 @@ def write_results(args, jobs, info: Dict, started: float) -> None:
         body += [f'IoU per class, {title}:',
                  markdown_table(['row'] + classes, table)]
     machine = '\n'.join(f'- {k}: {v}' for k, v in info.items())
-    text = (f'{SECTION} ({time.strftime("%Y-%m-%d %H:%M")})\n\n' +
+    section = SECTIONS[args.table]
+    text = (f'{section} ({time.strftime("%Y-%m-%d %H:%M")})\n\n' +
             '\n\n'.join(b for b in body if b) +
             f'\n\nMachine:\n\n{machine}\n\nCommand:\n\n'
             f'```bash\n{command_line()}\n```\n')
-    replace_section(args.results, text)
+    replace_section(args.results, text, section)
+    if args.table != 'demo':
+        return
     with open(args.summary, 'w') as f:
         json.dump(dict(lead_sentence=lead_sentence(results, len(jobs)),
                        reference_sentence=reference_sentence(results),
@@ -365,17 +448,17 @@ def write_results(args, jobs, info: Dict, started: float) -> None:
                   indent=1)
 
 
-def replace_section(path: str, text: str) -> None:
-    """Put ``text`` in place of this benchmark's section (or append it)."""
+def replace_section(path: str, text: str, section: str = SECTION) -> None:
+    """Put ``text`` in place of ``section`` (or append it)."""
     content = ''
     if osp.isfile(path):
         with open(path) as f:
             content = f.read()
-    start = content.find(SECTION)
+    start = content.find(section)
     if start < 0:
         content = content.rstrip('\n') + '\n\n' + text
     else:
-        end = content.find('\n## ', start + len(SECTION))
+        end = content.find('\n## ', start + len(section))
         tail = content[end + 1:] if end >= 0 else ''
         content = content[:start] + text + ('\n' + tail if tail else '')
     # write a sibling of its own and rename it over: a reader (another
@@ -406,6 +489,8 @@ def main(argv: Optional[List[str]] = None) -> None:
         write_results(args, jobs, info, started)
         return
     roots = {d: ensure_dataset(args.data_dir, d) for d in args.datasets}
+    if set(args.rows) & set(WIDE_ROWS):
+        ensure_wide_backbone()
     os.makedirs(args.runs_dir, exist_ok=True)
     write_results(args, jobs, info, started)
 

@@ -69,15 +69,17 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def ensure_pretrained(cfg: Config) -> float:
+def ensure_pretrained(cfg: Config, config_path: str = DUPL_CONFIG) -> float:
     """Build the toy backbone's pretrained checkpoint the config loads, or
-    reuse the cached one; return the seconds it took."""
+    reuse the cached one; return the seconds it took. ``config_path`` is
+    the DuPL config whose student backbone is pretrained (``cfg``'s file).
+    """
     checkpoint = cfg.model.student.backbone.init_cfg.checkpoint
     start = time.time()
     subprocess.run([
         sys.executable,
         osp.join(REPO, 'tools', 'pretrain_toy_backbone.py'), '--out',
-        checkpoint
+        checkpoint, '--dupl-config', config_path
     ], check=True)
     return time.time() - start
 

@@ -2,8 +2,11 @@
 """benchmarks/bench_demo_seeds.py: the summary arithmetic (the training
 runs themselves are the demo's, tested in tests/test_tools; the fully
 supervised reference's run is tested here)."""
+import json
 import os.path as osp
 import sys
+
+import pytest
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, osp.join(REPO, 'benchmarks'))
@@ -112,6 +115,81 @@ def test_replace_section_keeps_the_other_sections(tmp_path):
     assert text == (f'# Results\n\n## A\n\na\n\n{SECTION} (new)\n\nnew\n\n'
                     '## B\n\nb\n')
     assert [p.name for p in tmp_path.iterdir()] == ['RESULTS.md']
+
+
+def _result_file(runs_dir, row, dataset, s1):
+    classes = ['background', 'a', 'b']
+    figure = dict(mIoU=s1, IoU=[s1] * len(classes))
+    keys = ['seg_s1'] if 'fully' in row else [
+        'seg_s1', 'seg_s2', 'seg_ensemble', 'cam_train', 'pseudo_train']
+    run = dict(row=row, seed=dataset, data_root='d', seconds=60.,
+               metrics={k: figure for k in keys}, classes=classes)
+    path = runs_dir / f'{row}_d{dataset}_s{dataset}.json'
+    path.write_text(json.dumps(run))
+
+
+def test_budget_table_has_its_own_rows_and_section(tmp_path):
+    from bench_demo_seeds import SECTIONS, TABLE_ROWS, main
+    args = parse_args(['--table', 'budget'])
+    assert args.rows == ['dupl', 'fully_supervised', 'dupl_3x_iters',
+                         'dupl_wide', 'fully_supervised_wide']
+    # the demo table's default is unchanged
+    assert parse_args([]).rows == list(TABLE_ROWS['demo'])
+    runs = tmp_path / 'runs'
+    runs.mkdir()
+    for dataset in (0, 1):
+        _result_file(runs, 'dupl', dataset, 40. + dataset)
+        _result_file(runs, 'dupl_wide', dataset, 44. + 2 * dataset)
+    results = tmp_path / 'RESULTS.md'
+    results.write_text(f'# Results\n\n{SECTIONS["demo"]} (old)\n\ndemo\n')
+    summary = tmp_path / 'summary.json'
+    main(['--table', 'budget', '--report-only', '--datasets', '0', '1',
+          '--seeds', '0', '1', '--runs-dir', str(runs),
+          '--results', str(results), '--summary', str(summary)])
+    text = results.read_text()
+    # the demo section stays; the budget section is added next to it
+    assert f'{SECTIONS["demo"]} (old)\n\ndemo\n' in text
+    budget = text[text.index(SECTIONS['budget']):]
+    assert '4 of 10 runs finished' in budget
+    # wide minus DuPL on the same pair: +4, +5
+    assert '| DuPL, 2x wider backbone | 2 | +4.5 ± 0.7 |' in budget
+    assert 'pretrained toy backbone of its width' in budget
+    # no baseline in this table: no lead sentence; the demo's summary
+    # (read by the demo report) is left alone
+    assert 'DuPL minus the baseline' not in budget
+    assert not summary.exists()
+
+
+def test_budget_rows_change_what_they_say(toy_data_root, tmp_path):
+    """3x iterations scale every phase; the wide rows use the wide
+    backbone, its weights, and a decoder that reads it."""
+    sys.path.insert(0, osp.join(REPO, 'tools'))
+    import run_demo
+    from bench_demo_seeds import WIDE_CONFIG, ablate, row_model
+    config, students = row_model('dupl_3x_iters')
+    assert (config, students) == run_demo.DEMO_MODELS['dupl']
+    cfg = run_demo.load_config(config, toy_data_root, str(tmp_path))
+    demo_phases = dict(cfg.model.train_cfg.phases)
+    ablate(cfg, 'dupl_3x_iters')
+    assert cfg.train_cfg.max_iters == 900
+    assert dict(cfg.model.train_cfg.phases) == {
+        k: 3 * v for k, v in demo_phases.items()}
+    assert cfg.param_scheduler[0].max_iters == 900
+
+    assert row_model('dupl_wide')[0] == WIDE_CONFIG
+    wide = run_demo.load_config(WIDE_CONFIG, toy_data_root, str(tmp_path))
+    backbone = wide.model.student.backbone
+    assert backbone.arch.embed_dims == 128
+    assert backbone.init_cfg.checkpoint.endswith('toy_vit-wide_cls.pth')
+
+    config, students = row_model('fully_supervised_wide')
+    assert students == []
+    cfg = run_demo.load_config(config, toy_data_root, str(tmp_path))
+    ablate(cfg, 'fully_supervised_wide')
+    assert cfg.model.backbone == backbone
+    assert cfg.model.decode_head.in_channels == 128
+    with pytest.raises(ValueError, match='unknown row'):
+        ablate(cfg, 'dupl_4x_iters')
 
 
 def test_replace_section_from_threads_at_once(tmp_path):

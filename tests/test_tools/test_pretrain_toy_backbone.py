@@ -106,3 +106,38 @@ def test_committed_weights_are_what_the_default_settings_build():
     assert osp.getsize(out) < 5 * 2**20
     key = tool.cache_key(dict(tool.DEFAULT_SETTINGS), tool.DUPL_CONFIG)
     assert tool.cached(out, key)
+
+
+def test_wide_config_pretrains_and_loads_every_key(tmp_path):
+    """The budget table's wide rows: the script pretrains the wide
+    backbone from its config, and its checkpoint loads into the wide DuPL
+    students and into the fully supervised reference given that backbone,
+    every key matched."""
+    import sys
+    sys.path.insert(0, osp.join(REPO, 'benchmarks'))
+    from bench_demo_seeds import WIDE_CONFIG, use_backbone_of
+    out = str(tmp_path / 'wide.pth')
+    _tool().main(TINY + ['--out', out, '--dupl-config', WIDE_CONFIG])
+    source = {
+        k[len('backbone.'):]: v
+        for k, v in torch.load(out)['state_dict'].items()
+        if k.startswith('backbone.')
+    }
+    assert source['cls_token'].shape[-1] == 128
+    init_default_scope('mmseg')
+    dupl = Config.fromfile(WIDE_CONFIG)
+    dupl.model.student.backbone.init_cfg.checkpoint = out
+    reference = Config.fromfile(
+        osp.join(REPO, 'configs', 'fully-supervised_vit-tiny_toy.py'))
+    use_backbone_of(reference, WIDE_CONFIG)
+    reference.model.backbone.init_cfg.checkpoint = out
+    for cfg in (dupl, reference):
+        model = MODELS.build(cfg.model)
+        model.init_weights()
+        backbones = [s.backbone for s in getattr(model, 'students',
+                                                 [model])]
+        for backbone in backbones:
+            target = backbone.state_dict()
+            assert set(target) == set(source)
+            for key, value in target.items():
+                assert torch.equal(value, source[key]), key
