@@ -32,7 +32,12 @@ rows that spend more compute:
   (configs/dupl_vit-tiny-wide_toy.py, its own pretrained weights, built
   on first use with the demo's pretraining settings);
 - ``fully_supervised_wide``: the fully supervised reference with that
-  wide backbone and weights.
+  wide backbone and weights;
+- ``dupl_wide_val_scale`` and ``fully_supervised_wide_val_scale``: the
+  two wide rows trained on whole images resized to the val size (as val
+  is evaluated) instead of random rescales (0.5-2x) cropped to it, and
+  without ToCo's colour jitter, greyscale and blur (DuPL's strong branch
+  keeps its own augmentation): a change of recipe, not of budget.
 
 Design: ``--design paired`` (default) trains seed i on dataset i (one run
 per dataset per row); ``--design grid`` every seed on every dataset. Each
@@ -73,14 +78,19 @@ ROW_NAMES = dict(
     fully_supervised='fully supervised (GT masks, not WSSS)',
     dupl_3x_iters='DuPL, 3x the iterations',
     dupl_wide='DuPL, 2x wider backbone',
-    fully_supervised_wide='fully supervised, 2x wider backbone')
+    fully_supervised_wide='fully supervised, 2x wider backbone',
+    dupl_wide_val_scale='DuPL, 2x wider, whole images at val scale',
+    fully_supervised_wide_val_scale='fully supervised, 2x wider, whole '
+    'images at val scale')
 # Rows that spend more compute than the demo, and the default rows of
 # each table.
-BUDGET_ROWS = ('dupl_3x_iters', 'dupl_wide', 'fully_supervised_wide')
+BUDGET_ROWS = ('dupl_3x_iters', 'dupl_wide', 'fully_supervised_wide',
+               'dupl_wide_val_scale', 'fully_supervised_wide_val_scale')
 TABLE_ROWS = dict(demo=ROWS, budget=('dupl', 'fully_supervised') +
                   BUDGET_ROWS)
 WIDE_CONFIG = osp.join(REPO, 'configs', 'dupl_vit-tiny-wide_toy.py')
-WIDE_ROWS = ('dupl_wide', 'fully_supervised_wide')
+WIDE_ROWS = ('dupl_wide', 'fully_supervised_wide', 'dupl_wide_val_scale',
+             'fully_supervised_wide_val_scale')
 FIGURES = ('seg_s1', 'seg_s2', 'seg_ensemble', 'cam_train', 'pseudo_train')
 SECTION = '## Demo: DuPL vs the baseline over seeds and datasets'
 SECTIONS = dict(
@@ -145,11 +155,28 @@ def ablate(cfg, row: str) -> None:
     elif row == 'dupl_3x_iters':
         import run_demo
         run_demo.scale_schedule(cfg, 3 * cfg.train_cfg.max_iters)
-    elif row == 'fully_supervised_wide':
-        use_backbone_of(cfg, WIDE_CONFIG)
-    elif row not in ('dupl', 'baseline', 'fully_supervised', 'dupl_wide'):
+    elif row not in ROWS + BUDGET_ROWS:
         raise ValueError(f'unknown row {row!r}; choose from '
                          f'{ROWS + BUDGET_ROWS}')
+    if row.startswith('fully_supervised_wide'):
+        use_backbone_of(cfg, WIDE_CONFIG)
+    if row.endswith('_val_scale'):
+        use_val_scale_images(cfg)
+
+
+def use_val_scale_images(cfg) -> None:
+    """Train on whole images resized to the crop size, as val resizes
+    them, instead of random rescales (0.5-2x) cropped to it (the crop, now
+    of the whole image, still records the valid box), and without ToCo's
+    colour jitter, greyscale and blur."""
+    pipeline = cfg.train_dataloader.dataset.pipeline
+    crop = next(t['crop_size'] for t in pipeline
+                if t['type'] == 'RandomCropWithValidBox')
+    whole = dict(type='Resize', scale=(crop, crop), keep_ratio=False)
+    cfg.train_dataloader.dataset.pipeline = [
+        whole if t['type'] == 'RandomRescale' else t for t in pipeline
+        if t['type'] != 'ToCoColorAug'
+    ]
 
 
 def use_backbone_of(cfg, dupl_config: str) -> None:
@@ -166,9 +193,9 @@ def row_model(row: str) -> Tuple[str, List[str]]:
     """``(config, students evaluated)`` a row starts from (ablate()
     then changes it)."""
     import run_demo
-    if row == 'dupl_wide':
+    if row.startswith('dupl_wide'):
         return WIDE_CONFIG, run_demo.DEMO_MODELS['dupl'][1]
-    if row == 'fully_supervised_wide':
+    if row.startswith('fully_supervised'):
         return run_demo.DEMO_MODELS['fully_supervised']
     # the ablations are DuPL's config, changed by ablate()
     return run_demo.DEMO_MODELS.get(row, run_demo.DEMO_MODELS['dupl'])

@@ -132,7 +132,9 @@ def test_budget_table_has_its_own_rows_and_section(tmp_path):
     from bench_demo_seeds import SECTIONS, TABLE_ROWS, main
     args = parse_args(['--table', 'budget'])
     assert args.rows == ['dupl', 'fully_supervised', 'dupl_3x_iters',
-                         'dupl_wide', 'fully_supervised_wide']
+                         'dupl_wide', 'fully_supervised_wide',
+                         'dupl_wide_val_scale',
+                         'fully_supervised_wide_val_scale']
     # the demo table's default is unchanged
     assert parse_args([]).rows == list(TABLE_ROWS['demo'])
     runs = tmp_path / 'runs'
@@ -150,7 +152,7 @@ def test_budget_table_has_its_own_rows_and_section(tmp_path):
     # the demo section stays; the budget section is added next to it
     assert f'{SECTIONS["demo"]} (old)\n\ndemo\n' in text
     budget = text[text.index(SECTIONS['budget']):]
-    assert '4 of 10 runs finished' in budget
+    assert '4 of 14 runs finished' in budget
     # wide minus DuPL on the same pair: +4, +5
     assert '| DuPL, 2x wider backbone | 2 | +4.5 ± 0.7 |' in budget
     assert 'pretrained toy backbone of its width' in budget
@@ -188,6 +190,25 @@ def test_budget_rows_change_what_they_say(toy_data_root, tmp_path):
     ablate(cfg, 'fully_supervised_wide')
     assert cfg.model.backbone == backbone
     assert cfg.model.decode_head.in_channels == 128
+
+    # val scale: whole images resized as val resizes them, no ToCo colour
+    # augmentation; the rest of each pipeline as it was
+    for row, students in (('dupl_wide_val_scale', ['s1', 's2', 'ensemble']),
+                          ('fully_supervised_wide_val_scale', [])):
+        config, evaluated = row_model(row)
+        assert evaluated == students
+        cfg = run_demo.load_config(config, toy_data_root, str(tmp_path))
+        before = [t['type'] for t in cfg.train_dataloader.dataset.pipeline]
+        ablate(cfg, row)
+        pipeline = cfg.train_dataloader.dataset.pipeline
+        assert [t['type'] for t in pipeline] == [
+            'Resize' if t == 'RandomRescale' else t for t in before
+            if t != 'ToCoColorAug']
+        resize = next(t for t in pipeline if t['type'] == 'Resize')
+        assert resize == dict(type='Resize', scale=(128, 128),
+                              keep_ratio=False)
+        model = cfg.model.get('student', cfg.model)
+        assert model.backbone == backbone
     with pytest.raises(ValueError, match='unknown row'):
         ablate(cfg, 'dupl_4x_iters')
 
