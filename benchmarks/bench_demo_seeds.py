@@ -256,7 +256,7 @@ def ensure_wide_backbone() -> None:
     pretraining settings with the wide backbone."""
     import run_demo
     from mmengine.config import Config
-    run_demo.ensure_pretrained(Config.fromfile(WIDE_CONFIG), WIDE_CONFIG)
+    run_demo.ensure_pretrained(Config.fromfile(WIDE_CONFIG))
 
 
 def result_path(args, row: str, data: int, seed: int) -> str:

@@ -69,17 +69,16 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def ensure_pretrained(cfg: Config, config_path: str = DUPL_CONFIG) -> float:
+def ensure_pretrained(cfg: Config) -> float:
     """Build the toy backbone's pretrained checkpoint the config loads, or
-    reuse the cached one; return the seconds it took. ``config_path`` is
-    the DuPL config whose student backbone is pretrained (``cfg``'s file).
-    """
+    reuse the cached one (the backbone pretrained is the one of the
+    config's file); return the seconds it took."""
     checkpoint = cfg.model.student.backbone.init_cfg.checkpoint
     start = time.time()
     subprocess.run([
         sys.executable,
         osp.join(REPO, 'tools', 'pretrain_toy_backbone.py'), '--out',
-        checkpoint, '--dupl-config', config_path
+        checkpoint, '--dupl-config', cfg.filename
     ], check=True)
     return time.time() - start
 
