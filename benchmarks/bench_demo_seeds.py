@@ -21,23 +21,26 @@ writes mean ± std of every figure to benchmarks/RESULTS.md:
   (configs/fully-supervised_vit-tiny_toy.py). Its seg mIoU bounds what
   image labels can give this network in this budget.
 
-``--table budget`` asks whether the demo's budget is what keeps the toy
-run below the demo issue's target (seg mIoU 60): DuPL and the fully
-supervised reference (their runs are shared with the demo table) next to
-rows that spend more compute:
+``--table recipe`` shows what the toy recipe is made of: DuPL and the
+fully supervised reference (their runs are shared with the demo table)
+next to runs with one or more choices of the recipe undone (the row's name
+lists them):
 
-- ``dupl_3x_iters``: DuPL for three times the iterations (every phase
-  scaled with them);
-- ``dupl_wide``: DuPL with a backbone twice as wide
-  (configs/dupl_vit-tiny-wide_toy.py, its own pretrained weights, built
-  on first use with the demo's pretraining settings);
-- ``fully_supervised_wide``: the fully supervised reference with that
-  wide backbone and weights;
-- ``dupl_wide_val_scale`` and ``fully_supervised_wide_val_scale``: the
-  two wide rows trained on whole images resized to the val size (as val
-  is evaluated) instead of random rescales (0.5-2x) cropped to it, and
-  without ToCo's colour jitter, greyscale and blur (DuPL's strong branch
-  keeps its own augmentation): a change of recipe, not of budget.
+- ``_voc_crops``: VOC's training augmentation at the toy crop size (random
+  0.5-2x rescales cropped to 128, ToCo's colour jitter, greyscale and blur:
+  the config's ``voc_style_train_pipeline``) instead of whole images
+  resized to 128x128 as val resizes them;
+- ``_narrow``: the 64-d backbone of configs/dupl_vit-tiny-narrow_toy.py
+  (its own committed pretrained weights) instead of the 128-d one;
+- ``_3x_iters``: three times the iterations, every phase scaled with them;
+- ``_par_down2``: PAR on the image at half resolution (VOC's
+  ``down_scale=2``) instead of the toy's full resolution.
+
+Rows: ``dupl_par_down2``, ``dupl_par_down2_voc_crops``,
+``fully_supervised_voc_crops``, ``dupl_narrow``,
+``dupl_par_down2_narrow_voc_crops`` and
+``fully_supervised_narrow_voc_crops`` (the first demo's recipe),
+``dupl_par_down2_narrow_voc_crops_3x_iters``.
 
 Design: ``--design paired`` (default) trains seed i on dataset i (one run
 per dataset per row); ``--design grid`` every seed on every dataset. Each
@@ -48,7 +51,7 @@ finished run with the count of finished runs, so it is honest even if
 stopped early.
 
     python benchmarks/bench_demo_seeds.py --jobs 2
-    python benchmarks/bench_demo_seeds.py --table budget --jobs 2
+    python benchmarks/bench_demo_seeds.py --table recipe --jobs 2
 """
 import argparse
 import json
@@ -76,26 +79,33 @@ ROW_NAMES = dict(
     no_discrepancy='DuPL, no discrepancy loss',
     fixed_threshold='DuPL, fixed threshold',
     fully_supervised='fully supervised (GT masks, not WSSS)',
-    dupl_3x_iters='DuPL, 3x the iterations',
-    dupl_wide='DuPL, 2x wider backbone',
-    fully_supervised_wide='fully supervised, 2x wider backbone',
-    dupl_wide_val_scale='DuPL, 2x wider, whole images at val scale',
-    fully_supervised_wide_val_scale='fully supervised, 2x wider, whole '
-    'images at val scale')
-# Rows that spend more compute than the demo, and the default rows of
-# each table.
-BUDGET_ROWS = ('dupl_3x_iters', 'dupl_wide', 'fully_supervised_wide',
-               'dupl_wide_val_scale', 'fully_supervised_wide_val_scale')
-TABLE_ROWS = dict(demo=ROWS, budget=('dupl', 'fully_supervised') +
-                  BUDGET_ROWS)
-WIDE_CONFIG = osp.join(REPO, 'configs', 'dupl_vit-tiny-wide_toy.py')
-WIDE_ROWS = ('dupl_wide', 'fully_supervised_wide', 'dupl_wide_val_scale',
-             'fully_supervised_wide_val_scale')
+    dupl_par_down2='DuPL, PAR at half resolution',
+    dupl_par_down2_voc_crops='DuPL, PAR at half res., VOC-style crops and '
+    'colour aug',
+    fully_supervised_voc_crops='fully supervised, VOC-style crops and colour '
+    'aug',
+    dupl_narrow='DuPL, 64-d backbone',
+    dupl_par_down2_narrow_voc_crops='DuPL, PAR at half res., 64-d, '
+    'VOC-style crops (the first demo)',
+    fully_supervised_narrow_voc_crops='fully supervised, 64-d, VOC-style '
+    'crops',
+    dupl_par_down2_narrow_voc_crops_3x_iters='DuPL, PAR at half res., 64-d, '
+    'VOC-style crops, 3x the iterations')
+# Rows that undo a choice of the toy recipe (their names list the
+# changes, see ablate()), and the default rows of each table.
+RECIPE_ROWS = ('dupl_par_down2', 'dupl_par_down2_voc_crops',
+               'fully_supervised_voc_crops', 'dupl_narrow',
+               'dupl_par_down2_narrow_voc_crops',
+               'fully_supervised_narrow_voc_crops',
+               'dupl_par_down2_narrow_voc_crops_3x_iters')
+TABLE_ROWS = dict(demo=ROWS, recipe=('dupl', 'fully_supervised') +
+                  RECIPE_ROWS)
+NARROW_CONFIG = osp.join(REPO, 'configs', 'dupl_vit-tiny-narrow_toy.py')
 FIGURES = ('seg_s1', 'seg_s2', 'seg_ensemble', 'cam_train', 'pseudo_train')
 SECTION = '## Demo: DuPL vs the baseline over seeds and datasets'
 SECTIONS = dict(
     demo=SECTION,
-    budget='## Demo with more compute: is the budget what limits it?')
+    recipe='## What the toy recipe is made of: width, crops, iterations')
 SUMMARY = osp.join(REPO, 'benchmarks', 'demo_seeds_summary.json')
 
 
@@ -110,8 +120,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--table', choices=tuple(TABLE_ROWS),
                         default='demo',
                         help='demo: DuPL, the baseline, the ablations and '
-                        'the reference; budget: rows with more compute')
-    parser.add_argument('--rows', nargs='+', choices=ROWS + BUDGET_ROWS,
+                        'the reference; recipe: rows that undo a choice of '
+                        'the toy recipe')
+    parser.add_argument('--rows', nargs='+', choices=ROWS + RECIPE_ROWS,
                         default=None, help='default: the table\'s rows')
     parser.add_argument('--jobs', type=int, default=2,
                         help='runs at once (one torch thread each)')
@@ -152,39 +163,48 @@ def ablate(cfg, row: str) -> None:
         train_cfg.loss_weights.disc = 0.
     elif row == 'fixed_threshold':
         train_cfg.thresholds.high_target = train_cfg.thresholds.high
-    elif row == 'dupl_3x_iters':
+    elif row not in ROWS + RECIPE_ROWS:
+        raise ValueError(f'unknown row {row!r}; choose from '
+                         f'{ROWS + RECIPE_ROWS}')
+    if '_narrow' in row:
+        use_backbone_of(cfg, NARROW_CONFIG)
+    if '_voc_crops' in row:
+        use_voc_style_images(cfg)
+    if '_par_down2' in row:
+        cfg.model.train_cfg.down_scale = 2
+    if row.endswith('_3x_iters'):
         import run_demo
         run_demo.scale_schedule(cfg, 3 * cfg.train_cfg.max_iters)
-    elif row not in ROWS + BUDGET_ROWS:
-        raise ValueError(f'unknown row {row!r}; choose from '
-                         f'{ROWS + BUDGET_ROWS}')
-    if row.startswith('fully_supervised_wide'):
-        use_backbone_of(cfg, WIDE_CONFIG)
-    if row.endswith('_val_scale'):
-        use_val_scale_images(cfg)
 
 
-def use_val_scale_images(cfg) -> None:
-    """Train on whole images resized to the crop size, as val resizes
-    them, instead of random rescales (0.5-2x) cropped to it (the crop, now
-    of the whole image, still records the valid box), and without ToCo's
-    colour jitter, greyscale and blur."""
-    pipeline = cfg.train_dataloader.dataset.pipeline
-    crop = next(t['crop_size'] for t in pipeline
-                if t['type'] == 'RandomCropWithValidBox')
-    whole = dict(type='Resize', scale=(crop, crop), keep_ratio=False)
-    cfg.train_dataloader.dataset.pipeline = [
-        whole if t['type'] == 'RandomRescale' else t for t in pipeline
-        if t['type'] != 'ToCoColorAug'
-    ]
+def use_voc_style_images(cfg) -> None:
+    """Train with VOC's augmentation at the toy crop size: the random
+    rescale of the config's ``voc_style_train_pipeline`` in place of the
+    whole-image resize, and its ToCo colour jitter, greyscale and blur
+    after the crop (the rest of the pipeline, masks included, kept)."""
+    voc = {t['type']: t for t in cfg.voc_style_train_pipeline}
+    pipeline = []
+    for transform in cfg.train_dataloader.dataset.pipeline:
+        if transform['type'] == 'Resize':
+            transform = voc['RandomRescale']
+        pipeline.append(transform)
+        if transform['type'] == 'RandomCropWithValidBox':
+            pipeline.append(voc['ToCoColorAug'])
+    cfg.train_dataloader.dataset.pipeline = pipeline
 
 
 def use_backbone_of(cfg, dupl_config: str) -> None:
-    """Give an mmseg segmentor config (the fully supervised reference)
-    the student backbone of ``dupl_config`` (its weights included) and a
-    decoder that reads it."""
+    """Give a config the student backbone of ``dupl_config`` (its weights
+    included) and a decoder that reads it: a DuPL config's students, or an
+    mmseg segmentor's (the fully supervised reference) backbone."""
     from mmengine.config import Config
     student = Config.fromfile(dupl_config).model.student
+    if 'student' in cfg.model:
+        cfg.model.student.backbone = student.backbone
+        cfg.model.student.in_channels = student.in_channels
+        cfg.model.student.decode_head.in_channels = \
+            student.decode_head.in_channels
+        return
     cfg.model.backbone = student.backbone
     cfg.model.decode_head.in_channels = student.decode_head.in_channels
 
@@ -193,11 +213,9 @@ def row_model(row: str) -> Tuple[str, List[str]]:
     """``(config, students evaluated)`` a row starts from (ablate()
     then changes it)."""
     import run_demo
-    if row.startswith('dupl_wide'):
-        return WIDE_CONFIG, run_demo.DEMO_MODELS['dupl'][1]
     if row.startswith('fully_supervised'):
         return run_demo.DEMO_MODELS['fully_supervised']
-    # the ablations are DuPL's config, changed by ablate()
+    # the ablations and recipe rows are DuPL's config, changed by ablate()
     return run_demo.DEMO_MODELS.get(row, run_demo.DEMO_MODELS['dupl'])
 
 
@@ -251,12 +269,11 @@ def ensure_dataset(data_dir: str, seed: int) -> str:
     return root
 
 
-def ensure_wide_backbone() -> None:
-    """Build (or reuse) the wide rows' pretrained weights: the demo's
-    pretraining settings with the wide backbone."""
+def ensure_narrow_backbone() -> None:
+    """Check (or rebuild) the committed weights of the 64-d rows."""
     import run_demo
     from mmengine.config import Config
-    run_demo.ensure_pretrained(Config.fromfile(WIDE_CONFIG))
+    run_demo.ensure_pretrained(Config.fromfile(NARROW_CONFIG))
 
 
 def result_path(args, row: str, data: int, seed: int) -> str:
@@ -415,11 +432,11 @@ def reference_sentence(results: List[Dict]) -> str:
 
 def weights_sentence(rows: Sequence[str]) -> str:
     """Which pretrained weights the runs of ``rows`` start from."""
-    if not set(rows) & set(WIDE_ROWS):
+    if not any('_narrow' in row for row in rows):
         return 'every run starts from the same pretrained toy backbone.'
     return ('every run starts from the pretrained toy backbone of its '
-            'width (the wide rows from weights built with the same '
-            'pretraining settings, tools/pretrain_toy_backbone.py).')
+            'width (both built with the same pretraining settings, '
+            'tools/pretrain_toy_backbone.py).')
 
 
 def write_results(args, jobs, info: Dict, started: float) -> None:
@@ -516,8 +533,8 @@ def main(argv: Optional[List[str]] = None) -> None:
         write_results(args, jobs, info, started)
         return
     roots = {d: ensure_dataset(args.data_dir, d) for d in args.datasets}
-    if set(args.rows) & set(WIDE_ROWS):
-        ensure_wide_backbone()
+    if any('_narrow' in row for row in args.rows):
+        ensure_narrow_backbone()
     os.makedirs(args.runs_dir, exist_ok=True)
     write_results(args, jobs, info, started)
 

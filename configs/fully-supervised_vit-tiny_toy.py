@@ -25,17 +25,20 @@ model = dict(
     decode_head={{_base_.model.student.decode_head}},
     train_cfg=dict(),
     test_cfg=dict(mode='whole'))
-# DuPL's weak-branch augmentation, with the masks carried along.
+# DuPL's weak-branch augmentation (the toy recipe), with the masks carried
+# along.
 train_pipeline = [
     dict(type='LoadCheckedImageFromFile'),
     dict(type='LoadCheckedAnnotations'),
-    dict(type='RandomRescale', ratio_range=(0.5, 2.0)),
+    dict(
+        type='Resize',
+        scale=({{_base_.crop_size}}, {{_base_.crop_size}}),
+        keep_ratio=False),
     dict(type='RandomFlip', prob=0.5),
     dict(
         type='RandomCropWithValidBox',
         crop_size={{_base_.crop_size}},
         pad_val=0),
-    dict(type='ToCoColorAug'),
     dict(type='PackSegInputs'),
 ]
 train_dataloader = dict(

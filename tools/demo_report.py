@@ -384,15 +384,24 @@ def write_report(runs: Dict, work_dir: str, removal_images: int = 64,
             batch=cfg.train_dataloader.batch_size,
             layers=backbone.arch.num_layers,
             dims=backbone.arch.embed_dims,
-            crop=cfg.train_dataloader.dataset.pipeline[3].crop_size,
+            images=train_images_phrase(cfg.train_dataloader.dataset.pipeline),
             **tables))
     return dict(tables, removal_stats=removal)
+
+
+def train_images_phrase(pipeline: List[dict]) -> str:
+    """What the training pipeline feeds: whole resized images or crops."""
+    crop = next(t['crop_size'] for t in pipeline
+                if t['type'] == 'RandomCropWithValidBox')
+    if any(t['type'] == 'Resize' for t in pipeline):
+        return f'whole images resized to {crop}x{crop}'
+    return f'{crop} px crops'
 
 
 REPORT = """# DuPL demo on the toy dataset
 
 Trained on the CPU with `configs/dupl_vit-tiny_toy.py` ({iters} iterations,
-batch {batch}, {crop} px crops, a {layers}-layer {dims}-d ViT whose backbone
+batch {batch}, {images}, a {layers}-layer {dims}-d ViT whose backbone
 starts from `tools/pretrain_toy_backbone.py`'s classification weights, the toy
 stand-in for ImageNet) and, next to it, the single-student baseline
 `configs/baseline_single-student_vit-tiny_toy.py` (one student from the same

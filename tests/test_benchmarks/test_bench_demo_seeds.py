@@ -2,6 +2,7 @@
 """benchmarks/bench_demo_seeds.py: the summary arithmetic (the training
 runs themselves are the demo's, tested in tests/test_tools; the fully
 supervised reference's run is tested here)."""
+import copy
 import json
 import os.path as osp
 import sys
@@ -128,87 +129,102 @@ def _result_file(runs_dir, row, dataset, s1):
     path.write_text(json.dumps(run))
 
 
-def test_budget_table_has_its_own_rows_and_section(tmp_path):
+def test_recipe_table_has_its_own_rows_and_section(tmp_path):
     from bench_demo_seeds import SECTIONS, TABLE_ROWS, main
-    args = parse_args(['--table', 'budget'])
-    assert args.rows == ['dupl', 'fully_supervised', 'dupl_3x_iters',
-                         'dupl_wide', 'fully_supervised_wide',
-                         'dupl_wide_val_scale',
-                         'fully_supervised_wide_val_scale']
+    args = parse_args(['--table', 'recipe'])
+    assert args.rows == ['dupl', 'fully_supervised', 'dupl_par_down2',
+                         'dupl_par_down2_voc_crops',
+                         'fully_supervised_voc_crops', 'dupl_narrow',
+                         'dupl_par_down2_narrow_voc_crops',
+                         'fully_supervised_narrow_voc_crops',
+                         'dupl_par_down2_narrow_voc_crops_3x_iters']
     # the demo table's default is unchanged
     assert parse_args([]).rows == list(TABLE_ROWS['demo'])
     runs = tmp_path / 'runs'
     runs.mkdir()
     for dataset in (0, 1):
         _result_file(runs, 'dupl', dataset, 40. + dataset)
-        _result_file(runs, 'dupl_wide', dataset, 44. + 2 * dataset)
+        _result_file(runs, 'dupl_narrow', dataset, 44. + 2 * dataset)
     results = tmp_path / 'RESULTS.md'
     results.write_text(f'# Results\n\n{SECTIONS["demo"]} (old)\n\ndemo\n')
     summary = tmp_path / 'summary.json'
-    main(['--table', 'budget', '--report-only', '--datasets', '0', '1',
+    main(['--table', 'recipe', '--report-only', '--datasets', '0', '1',
           '--seeds', '0', '1', '--runs-dir', str(runs),
           '--results', str(results), '--summary', str(summary)])
     text = results.read_text()
-    # the demo section stays; the budget section is added next to it
+    # the demo section stays; the recipe section is added next to it
     assert f'{SECTIONS["demo"]} (old)\n\ndemo\n' in text
-    budget = text[text.index(SECTIONS['budget']):]
-    assert '4 of 14 runs finished' in budget
-    # wide minus DuPL on the same pair: +4, +5
-    assert '| DuPL, 2x wider backbone | 2 | +4.5 ± 0.7 |' in budget
-    assert 'pretrained toy backbone of its width' in budget
+    recipe = text[text.index(SECTIONS['recipe']):]
+    assert '4 of 18 runs finished' in recipe
+    # narrow minus DuPL on the same pair: +4, +5
+    assert '| DuPL, 64-d backbone | 2 | +4.5 ± 0.7 |' in recipe
+    assert 'pretrained toy backbone of its width' in recipe
     # no baseline in this table: no lead sentence; the demo's summary
     # (read by the demo report) is left alone
-    assert 'DuPL minus the baseline' not in budget
+    assert 'DuPL minus the baseline' not in recipe
     assert not summary.exists()
 
 
-def test_budget_rows_change_what_they_say(toy_data_root, tmp_path):
-    """3x iterations scale every phase; the wide rows use the wide
-    backbone, its weights, and a decoder that reads it."""
+def test_recipe_rows_undo_what_they_say(toy_data_root, tmp_path):
+    """``_narrow`` swaps in the 64-d backbone, its weights and a decoder
+    that reads it; ``_voc_crops`` VOC's rescale-and-crop and colour
+    augmentation; ``_par_down2`` runs PAR at half resolution;
+    ``_3x_iters`` scales every phase."""
     sys.path.insert(0, osp.join(REPO, 'tools'))
     import run_demo
-    from bench_demo_seeds import WIDE_CONFIG, ablate, row_model
-    config, students = row_model('dupl_3x_iters')
+    from bench_demo_seeds import NARROW_CONFIG, ablate, row_model
+    config, students = row_model('dupl_par_down2_narrow_voc_crops_3x_iters')
     assert (config, students) == run_demo.DEMO_MODELS['dupl']
     cfg = run_demo.load_config(config, toy_data_root, str(tmp_path))
-    demo_phases = dict(cfg.model.train_cfg.phases)
-    ablate(cfg, 'dupl_3x_iters')
+    demo = copy.deepcopy(cfg)
+    ablate(cfg, 'dupl_par_down2_narrow_voc_crops_3x_iters')
+    assert demo.model.train_cfg.down_scale == 1
+    assert cfg.model.train_cfg.down_scale == 2
     assert cfg.train_cfg.max_iters == 900
     assert dict(cfg.model.train_cfg.phases) == {
-        k: 3 * v for k, v in demo_phases.items()}
+        k: 3 * v for k, v in demo.model.train_cfg.phases.items()}
     assert cfg.param_scheduler[0].max_iters == 900
 
-    assert row_model('dupl_wide')[0] == WIDE_CONFIG
-    wide = run_demo.load_config(WIDE_CONFIG, toy_data_root, str(tmp_path))
-    backbone = wide.model.student.backbone
-    assert backbone.arch.embed_dims == 128
-    assert backbone.init_cfg.checkpoint.endswith('toy_vit-wide_cls.pth')
+    narrow = run_demo.load_config(NARROW_CONFIG, toy_data_root,
+                                  str(tmp_path)).model.student
+    assert narrow.backbone.arch.embed_dims == 64
+    assert narrow.backbone.init_cfg.checkpoint.endswith(
+        'toy_vit-narrow_cls.pth')
+    assert demo.model.student.backbone.arch.embed_dims == 128
+    student = cfg.model.student
+    assert student.backbone == narrow.backbone
+    assert student.in_channels == student.decode_head.in_channels == 64
 
-    config, students = row_model('fully_supervised_wide')
+    config, students = row_model('fully_supervised_narrow_voc_crops')
     assert students == []
     cfg = run_demo.load_config(config, toy_data_root, str(tmp_path))
-    ablate(cfg, 'fully_supervised_wide')
-    assert cfg.model.backbone == backbone
-    assert cfg.model.decode_head.in_channels == 128
+    ablate(cfg, 'fully_supervised_narrow_voc_crops')
+    assert cfg.model.backbone == narrow.backbone
+    assert cfg.model.decode_head.in_channels == 64
 
-    # val scale: whole images resized as val resizes them, no ToCo colour
-    # augmentation; the rest of each pipeline as it was
-    for row, students in (('dupl_wide_val_scale', ['s1', 's2', 'ensemble']),
-                          ('fully_supervised_wide_val_scale', [])):
+    # VOC-style crops: the config's own RandomRescale in place of the
+    # whole-image resize, ToCo's colour augmentation after the crop, the
+    # rest of each pipeline (the masks of the reference too) as it was
+    for row, students in (('dupl_par_down2_voc_crops',
+                           ['s1', 's2', 'ensemble']),
+                          ('fully_supervised_voc_crops', [])):
         config, evaluated = row_model(row)
         assert evaluated == students
         cfg = run_demo.load_config(config, toy_data_root, str(tmp_path))
         before = [t['type'] for t in cfg.train_dataloader.dataset.pipeline]
+        assert 'Resize' in before and 'ToCoColorAug' not in before
         ablate(cfg, row)
         pipeline = cfg.train_dataloader.dataset.pipeline
-        assert [t['type'] for t in pipeline] == [
-            'Resize' if t == 'RandomRescale' else t for t in before
-            if t != 'ToCoColorAug']
-        resize = next(t for t in pipeline if t['type'] == 'Resize')
-        assert resize == dict(type='Resize', scale=(128, 128),
-                              keep_ratio=False)
+        expected = []
+        for name in before:
+            expected.append('RandomRescale' if name == 'Resize' else name)
+            if name == 'RandomCropWithValidBox':
+                expected.append('ToCoColorAug')
+        assert [t['type'] for t in pipeline] == expected
+        rescale = next(t for t in pipeline if t['type'] == 'RandomRescale')
+        assert rescale == dict(type='RandomRescale', ratio_range=(0.5, 2.0))
         model = cfg.model.get('student', cfg.model)
-        assert model.backbone == backbone
+        assert model.backbone.arch.embed_dims == 128
     with pytest.raises(ValueError, match='unknown row'):
         ablate(cfg, 'dupl_4x_iters')
 

@@ -108,28 +108,28 @@ def test_committed_weights_are_what_the_default_settings_build():
     assert tool.cached(out, key)
 
 
-def test_wide_config_pretrains_and_loads_every_key(tmp_path):
-    """The budget table's wide rows: the script pretrains the wide
-    backbone from its config, and its checkpoint loads into the wide DuPL
-    students and into the fully supervised reference given that backbone,
-    every key matched."""
+def test_narrow_config_pretrains_and_loads_every_key(tmp_path):
+    """The recipe table's 64-d rows: the script pretrains the narrow
+    backbone from its config, and its checkpoint loads into the narrow
+    DuPL students and into the fully supervised reference given that
+    backbone, every key matched."""
     import sys
     sys.path.insert(0, osp.join(REPO, 'benchmarks'))
-    from bench_demo_seeds import WIDE_CONFIG, use_backbone_of
-    out = str(tmp_path / 'wide.pth')
-    _tool().main(TINY + ['--out', out, '--dupl-config', WIDE_CONFIG])
+    from bench_demo_seeds import NARROW_CONFIG, use_backbone_of
+    out = str(tmp_path / 'narrow.pth')
+    _tool().main(TINY + ['--out', out, '--dupl-config', NARROW_CONFIG])
     source = {
         k[len('backbone.'):]: v
         for k, v in torch.load(out)['state_dict'].items()
         if k.startswith('backbone.')
     }
-    assert source['cls_token'].shape[-1] == 128
+    assert source['cls_token'].shape[-1] == 64
     init_default_scope('mmseg')
-    dupl = Config.fromfile(WIDE_CONFIG)
+    dupl = Config.fromfile(NARROW_CONFIG)
     dupl.model.student.backbone.init_cfg.checkpoint = out
     reference = Config.fromfile(
         osp.join(REPO, 'configs', 'fully-supervised_vit-tiny_toy.py'))
-    use_backbone_of(reference, WIDE_CONFIG)
+    use_backbone_of(reference, NARROW_CONFIG)
     reference.model.backbone.init_cfg.checkpoint = out
     for cfg in (dupl, reference):
         model = MODELS.build(cfg.model)

@@ -1,0 +1,21 @@
+# The toy DuPL run with a backbone half as wide as the demo's (64-d, 2 heads;
+# the first demo's): a row of the recipe table of
+# benchmarks/bench_demo_seeds.py (`--table recipe`). Its pretrained weights
+# are committed next to the demo's; `python tools/pretrain_toy_backbone.py
+# --dupl-config configs/dupl_vit-tiny-narrow_toy.py --out
+# checkpoints/toy_vit-narrow_cls.pth --check` rebuilds them (about 4 min on
+# 2 cores) and compares them byte for byte.
+_base_ = ['./dupl_vit-tiny_toy.py']
+embed_dims = 64
+model = dict(
+    student=dict(
+        in_channels=embed_dims,
+        backbone=dict(
+            arch=dict(
+                embed_dims=embed_dims,
+                num_heads=2,
+                feedforward_channels=embed_dims * 4),
+            init_cfg=dict(
+                checkpoint='{{ fileDirname }}/../checkpoints/'
+                'toy_vit-narrow_cls.pth')),
+        decode_head=dict(in_channels=embed_dims)))
