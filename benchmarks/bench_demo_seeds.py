@@ -17,7 +17,7 @@ writes mean ± std of every figure to benchmarks/RESULTS.md:
   ``thresholds.high`` (no cosine descent);
 - ``fully_supervised``: NOT weakly supervised, the reference every WSSS
   paper gives: the same network from the same weights, trained on the
-  ground-truth masks with DuPL's crops, schedule and learning rates
+  ground-truth masks with DuPL's training images, schedule and learning rates
   (configs/fully-supervised_vit-tiny_toy.py). Its seg mIoU bounds what
   image labels can give this network in this budget.
 
@@ -105,7 +105,7 @@ FIGURES = ('seg_s1', 'seg_s2', 'seg_ensemble', 'cam_train', 'pseudo_train')
 SECTION = '## Demo: DuPL vs the baseline over seeds and datasets'
 SECTIONS = dict(
     demo=SECTION,
-    recipe='## What the toy recipe is made of: width, crops, iterations')
+    recipe='## What the toy recipe is made of: width, images, PAR, iterations')
 SUMMARY = osp.join(REPO, 'benchmarks', 'demo_seeds_summary.json')
 
 
@@ -423,7 +423,7 @@ def reference_sentence(results: List[Dict]) -> str:
                  if r['row'] == 'fully_supervised']
     shares = ', '.join(f'{k} {mean_std(v)} %' for k, v in fractions.items())
     return (f'With the ground-truth masks, the same network, weights, '
-            f'crops, schedule and learning rates reach '
+            f'training images, schedule and learning rates reach '
             f'{mean_std(reference)} seg mIoU on toy val '
             f'({len(reference)} runs, configs/'
             f'fully-supervised_vit-tiny_toy.py); DuPL reaches {shares} of '

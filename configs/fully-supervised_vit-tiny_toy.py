@@ -1,7 +1,7 @@
 # The fully supervised reference of the toy demo, NOT weakly supervised: the
 # toy student's network (same pretrained backbone, same LargeFOV decoder) as
 # mmseg's EncoderDecoder, trained on the ground-truth masks of the toy train
-# split with DuPL's crops, schedule and learning rates
+# split with DuPL's training images, schedule and learning rates
 # (dupl_vit-tiny_toy.py). Its val mIoU is what this network and budget reach
 # with perfect labels: the bound of any weakly supervised run of the same
 # network (the fully_supervised row of benchmarks/bench_demo_seeds.py).

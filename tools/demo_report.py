@@ -407,12 +407,12 @@ stand-in for ImageNet) and, next to it, the single-student baseline
 `configs/baseline_single-student_vit-tiny_toy.py` (one student from the same
 weights, fixed threshold 0.7, no GMM filter, no consistency loss, no
 discrepancy loss) on the same schedule, and the fully supervised reference
-`configs/fully-supervised_vit-tiny_toy.py` (the same network, weights, crops
-and schedule as mmseg's EncoderDecoder on the ground-truth masks: not weakly
-supervised, the bound of both). mIoU (%) by mmseg's IoUMetric:
-segmentation on the toy val split (student 1, student 2, their logit mean),
-CAM labels and PAR-refined pseudo labels of student 1 on the train split
-with the image-level labels.
+`configs/fully-supervised_vit-tiny_toy.py` (the same network, weights,
+training images and schedule as mmseg's EncoderDecoder on the ground-truth
+masks: not weakly supervised, the bound of both). mIoU (%) by mmseg's
+IoUMetric: segmentation on the toy val split (student 1, student 2, their
+logit mean), CAM labels and PAR-refined pseudo labels of student 1 on the
+train split with the image-level labels.
 
 {table}
 

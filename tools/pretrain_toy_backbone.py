@@ -27,9 +27,10 @@ It is cached: a sidecar ``.json`` records the settings and the checkpoint's
 sha256, and a second run with the same settings returns at once. The
 default checkpoint is committed (``checkpoints/toy_vit_cls.pth``, 3.4 MB;
 the 64-d backbone's of ``configs/dupl_vit-tiny-narrow_toy.py`` too,
-``checkpoints/toy_vit-narrow_cls.pth``), so ``make demo`` does not pretrain; training runs on a fixed number
-of torch threads (``--threads``, part of the settings), because the thread
-count changes the float sums and so the bits. ``--check`` rebuilds the
+``checkpoints/toy_vit-narrow_cls.pth``), so ``make demo`` does not
+pretrain; training runs on a fixed number of torch threads
+(``--threads``, part of the settings), because the thread count changes
+the float sums and so the bits. ``--check`` rebuilds the
 weights in a temporary directory and compares them byte for byte with the
 committed ones.
 
