@@ -199,14 +199,11 @@ def use_backbone_of(cfg, dupl_config: str) -> None:
     mmseg segmentor's (the fully supervised reference) backbone."""
     from mmengine.config import Config
     student = Config.fromfile(dupl_config).model.student
-    if 'student' in cfg.model:
-        cfg.model.student.backbone = student.backbone
-        cfg.model.student.in_channels = student.in_channels
-        cfg.model.student.decode_head.in_channels = \
-            student.decode_head.in_channels
-        return
-    cfg.model.backbone = student.backbone
-    cfg.model.decode_head.in_channels = student.decode_head.in_channels
+    target = cfg.model.get('student', cfg.model)
+    target.backbone = student.backbone
+    target.decode_head.in_channels = student.decode_head.in_channels
+    if 'in_channels' in target:  # a DuPL student's classifier input
+        target.in_channels = student.in_channels
 
 
 def row_model(row: str) -> Tuple[str, List[str]]:
@@ -430,9 +427,14 @@ def reference_sentence(results: List[Dict]) -> str:
             f'it on the same dataset and seed.')
 
 
+def uses_narrow_backbone(rows: Sequence[str]) -> bool:
+    """Whether a row of ``rows`` starts from the 64-d backbone."""
+    return any('_narrow' in row for row in rows)
+
+
 def weights_sentence(rows: Sequence[str]) -> str:
     """Which pretrained weights the runs of ``rows`` start from."""
-    if not any('_narrow' in row for row in rows):
+    if not uses_narrow_backbone(rows):
         return 'every run starts from the same pretrained toy backbone.'
     return ('every run starts from the pretrained toy backbone of its '
             'width (both built with the same pretraining settings, '
@@ -533,7 +535,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         write_results(args, jobs, info, started)
         return
     roots = {d: ensure_dataset(args.data_dir, d) for d in args.datasets}
-    if any('_narrow' in row for row in args.rows):
+    if uses_narrow_backbone(args.rows):
         ensure_narrow_backbone()
     os.makedirs(args.runs_dir, exist_ok=True)
     write_results(args, jobs, info, started)
