@@ -30,14 +30,20 @@ lists them):
   0.5-2x rescales cropped to 128, ToCo's colour jitter, greyscale and blur:
   the config's ``voc_style_train_pipeline``) instead of whole images
   resized to 128x128 as val resizes them;
+- ``_pretrain96``: the 128-d backbone pretrained on 96 px mosaics (48 px
+  tiles; ``tools/pretrain_toy_backbone.py --img-size 96``, built and cached
+  under work_dirs/pretrained on the first run) instead of the committed
+  weights pretrained on 128 px mosaics (64 px tiles);
 - ``_narrow``: the 64-d backbone of configs/dupl_vit-tiny-narrow_toy.py
-  (its own committed pretrained weights) instead of the 128-d one;
+  (its own committed weights, pretrained on 96 px mosaics) instead of the
+  128-d one;
 - ``_3x_iters``: three times the iterations, every phase scaled with them;
 - ``_par_down2``: PAR on the image at half resolution (VOC's
   ``down_scale=2``) instead of the toy's full resolution.
 
-Rows: ``dupl_par_down2``, ``dupl_par_down2_voc_crops``,
-``fully_supervised_voc_crops``, ``dupl_narrow``,
+Rows: ``dupl_pretrain96``, ``fully_supervised_pretrain96``,
+``dupl_par_down2_pretrain96``, ``dupl_par_down2_voc_crops_pretrain96``,
+``fully_supervised_voc_crops_pretrain96``, ``dupl_narrow``,
 ``dupl_par_down2_narrow_voc_crops`` and
 ``fully_supervised_narrow_voc_crops`` (the first demo's recipe),
 ``dupl_par_down2_narrow_voc_crops_3x_iters``.
@@ -79,33 +85,44 @@ ROW_NAMES = dict(
     no_discrepancy='DuPL, no discrepancy loss',
     fixed_threshold='DuPL, fixed threshold',
     fully_supervised='fully supervised (GT masks, not WSSS)',
-    dupl_par_down2='DuPL, PAR at half resolution',
-    dupl_par_down2_voc_crops='DuPL, PAR at half res., VOC-style crops and '
-    'colour aug',
-    fully_supervised_voc_crops='fully supervised, VOC-style crops and colour '
-    'aug',
-    dupl_narrow='DuPL, 64-d backbone',
-    dupl_par_down2_narrow_voc_crops='DuPL, PAR at half res., 64-d, '
-    'VOC-style crops (the first demo)',
-    fully_supervised_narrow_voc_crops='fully supervised, 64-d, VOC-style '
-    'crops',
-    dupl_par_down2_narrow_voc_crops_3x_iters='DuPL, PAR at half res., 64-d, '
-    'VOC-style crops, 3x the iterations')
+    dupl_pretrain96='DuPL, backbone pretrained on 96 px mosaics',
+    fully_supervised_pretrain96='fully supervised, backbone pretrained on '
+    '96 px mosaics',
+    dupl_par_down2_pretrain96='DuPL, pretrained on 96 px, PAR at half '
+    'resolution',
+    dupl_par_down2_voc_crops_pretrain96='DuPL, pretrained on 96 px, PAR at '
+    'half res., VOC-style crops and colour aug',
+    fully_supervised_voc_crops_pretrain96='fully supervised, pretrained on '
+    '96 px, VOC-style crops and colour aug',
+    dupl_narrow='DuPL, 64-d backbone (pretrained on 96 px)',
+    dupl_par_down2_narrow_voc_crops='DuPL, 64-d (pretrained on 96 px), PAR '
+    'at half res., VOC-style crops (the first demo)',
+    fully_supervised_narrow_voc_crops='fully supervised, 64-d (pretrained '
+    'on 96 px), VOC-style crops',
+    dupl_par_down2_narrow_voc_crops_3x_iters='DuPL, 64-d (pretrained on 96 '
+    'px), PAR at half res., VOC-style crops, 3x the iterations')
 # Rows that undo a choice of the toy recipe (their names list the
 # changes, see ablate()), and the default rows of each table.
-RECIPE_ROWS = ('dupl_par_down2', 'dupl_par_down2_voc_crops',
-               'fully_supervised_voc_crops', 'dupl_narrow',
+RECIPE_ROWS = ('dupl_pretrain96', 'fully_supervised_pretrain96',
+               'dupl_par_down2_pretrain96',
+               'dupl_par_down2_voc_crops_pretrain96',
+               'fully_supervised_voc_crops_pretrain96', 'dupl_narrow',
                'dupl_par_down2_narrow_voc_crops',
                'fully_supervised_narrow_voc_crops',
                'dupl_par_down2_narrow_voc_crops_3x_iters')
 TABLE_ROWS = dict(demo=ROWS, recipe=('dupl', 'fully_supervised') +
                   RECIPE_ROWS)
 NARROW_CONFIG = osp.join(REPO, 'configs', 'dupl_vit-tiny-narrow_toy.py')
+# The 128-d backbone pretrained on 96 px mosaics (48 px tiles), as before
+# the 128 px default: the `_pretrain96` rows. Not committed; built (or
+# reused, cached) by tools/pretrain_toy_backbone.py --img-size 96.
+PRETRAIN96_CHECKPOINT = osp.join(REPO, 'work_dirs', 'pretrained',
+                                 'toy_vit_cls_96px.pth')
 FIGURES = ('seg_s1', 'seg_s2', 'seg_ensemble', 'cam_train', 'pseudo_train')
 SECTION = '## Demo: DuPL vs the baseline over seeds and datasets'
 SECTIONS = dict(
     demo=SECTION,
-    recipe='## What the toy recipe is made of: width, images, PAR, iterations')
+    recipe='## What the toy recipe is made of: pretraining, width, images, PAR, iterations')
 SUMMARY = osp.join(REPO, 'benchmarks', 'demo_seeds_summary.json')
 
 
@@ -168,6 +185,9 @@ def ablate(cfg, row: str) -> None:
                          f'{ROWS + RECIPE_ROWS}')
     if '_narrow' in row:
         use_backbone_of(cfg, NARROW_CONFIG)
+    if '_pretrain96' in row:
+        cfg.model.get('student', cfg.model).backbone.init_cfg.checkpoint = \
+            PRETRAIN96_CHECKPOINT
     if '_voc_crops' in row:
         use_voc_style_images(cfg)
     if '_par_down2' in row:
@@ -271,6 +291,16 @@ def ensure_narrow_backbone() -> None:
     import run_demo
     from mmengine.config import Config
     run_demo.ensure_pretrained(Config.fromfile(NARROW_CONFIG))
+
+
+def ensure_pretrain96_backbone() -> None:
+    """Build (or reuse) the 128-d weights of the `_pretrain96` rows."""
+    import run_demo
+    subprocess.run([
+        sys.executable, osp.join(REPO, 'tools', 'pretrain_toy_backbone.py'),
+        '--out', PRETRAIN96_CHECKPOINT, '--img-size', '96',
+        '--dupl-config', run_demo.DEMO_MODELS['dupl'][0]
+    ], check=True)
 
 
 def result_path(args, row: str, data: int, seed: int) -> str:
@@ -432,13 +462,20 @@ def uses_narrow_backbone(rows: Sequence[str]) -> bool:
     return any('_narrow' in row for row in rows)
 
 
+def uses_pretrain96_backbone(rows: Sequence[str]) -> bool:
+    """Whether a row of ``rows`` starts from the 96 px 128-d weights."""
+    return any('_pretrain96' in row for row in rows)
+
+
 def weights_sentence(rows: Sequence[str]) -> str:
     """Which pretrained weights the runs of ``rows`` start from."""
-    if not uses_narrow_backbone(rows):
+    if not (uses_narrow_backbone(rows) or uses_pretrain96_backbone(rows)):
         return 'every run starts from the same pretrained toy backbone.'
-    return ('every run starts from the pretrained toy backbone of its '
-            'width (both built with the same pretraining settings, '
-            'tools/pretrain_toy_backbone.py).')
+    return ('the rows marked "pretrained on 96 px" (the 64-d rows among '
+            'them) start from weights pretrained on 96 px mosaics (48 px '
+            'tiles, the toy default before the 128 px one), the others from '
+            'the committed 128-d weights pretrained on 128 px mosaics '
+            '(tools/pretrain_toy_backbone.py).')
 
 
 def write_results(args, jobs, info: Dict, started: float) -> None:
@@ -537,6 +574,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     roots = {d: ensure_dataset(args.data_dir, d) for d in args.datasets}
     if uses_narrow_backbone(args.rows):
         ensure_narrow_backbone()
+    if uses_pretrain96_backbone(args.rows):
+        ensure_pretrain96_backbone()
     os.makedirs(args.runs_dir, exist_ok=True)
     write_results(args, jobs, info, started)
 

@@ -10,7 +10,12 @@ of the toy classes each, on a background kind drawn uniformly and
 independently of the classes), and ``TiledMultiLabelClsHead`` classifies
 each tile from its own tokens. So the task is generic classification,
 without the WSSS set's water/boat co-occurrence bias, and no image of it is
-in the WSSS set (own seed, own square sizes).
+in the WSSS set (own seed, own square sizes). The default mosaics are 128
+px, as the toy WSSS images: each 64 px tile draws the toy objects at about
+half their WSSS size. 96 px mosaics (48 px tiles, objects at about a
+third, the earlier default; ``--img-size 96``) gave weights whose DuPL
+runs score several points lower (benchmarks/RESULTS.md, "What the toy
+recipe is made of": the ``_pretrain96`` rows).
 
 Why tiles: a ViT this small, classified from the mean of all its tokens (or
 from a class token), learns tokens that all carry the whole image's classes,
@@ -61,7 +66,10 @@ DUPL_CONFIG = osp.join(REPO, 'configs', 'dupl_vit-tiny_toy.py')
 PRETRAIN_CONFIG = osp.join(REPO, 'configs', '_base_', 'pretrain',
                            'toy_vit_multilabel_cls.py')
 DEFAULT_OUT = osp.join(REPO, 'checkpoints', 'toy_vit_cls.pth')
-# The pretraining images and schedule (part of the cache key).
+# The pretraining images and schedule (part of the cache key). A config
+# may pin some of them in a ``toy_pretrain`` dict (the 64-d config keeps
+# the 96 px mosaics its weights were built with); the command line
+# overrides both.
 DEFAULT_SETTINGS = dict(
     seed=0,
     num_train=4000,
@@ -90,7 +98,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         'pretrained')
     for key, value in DEFAULT_SETTINGS.items():
         parser.add_argument(f'--{key.replace("_", "-")}', type=type(value),
-                            default=value)
+                            default=None,
+                            help=f'default: {value}, or the --dupl-config\'s '
+                            f'toy_pretrain.{key}')
     parser.add_argument('--work-dir', default=None,
                         help='Runner logs (default: next to --out)')
     parser.add_argument('--force', action='store_true',
@@ -99,6 +109,28 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='rebuild in a temporary directory and compare '
                         'with --out byte for byte (exit 1 if they differ)')
     return parser.parse_args(argv)
+
+
+def resolve_settings(dupl_config: str,
+                     overrides: Optional[Dict] = None) -> Dict:
+    """``DEFAULT_SETTINGS``, updated by the config's ``toy_pretrain`` dict
+    and then by ``overrides`` (the command line's values; ``None``: not
+    given)."""
+    settings = dict(DEFAULT_SETTINGS)
+    pinned = Config.fromfile(dupl_config).get('toy_pretrain', {})
+    for key, value in pinned.items():
+        if key not in DEFAULT_SETTINGS:
+            raise KeyError(f'{dupl_config}: toy_pretrain.{key} is not a '
+                           f'pretraining setting; choose from '
+                           f'{sorted(DEFAULT_SETTINGS)}')
+        if type(value) is not type(DEFAULT_SETTINGS[key]):
+            raise TypeError(f'{dupl_config}: toy_pretrain.{key} must be '
+                            f'{type(DEFAULT_SETTINGS[key]).__name__}, got '
+                            f'{value!r}')
+        settings[key] = value
+    settings.update({k: v for k, v in (overrides or {}).items()
+                     if v is not None})
+    return settings
 
 
 def backbone_cfg(dupl_config: str) -> dict:
@@ -268,7 +300,8 @@ def check(settings: Dict, out: str, dupl_config: str = DUPL_CONFIG) -> Dict:
 
 def main(argv: Optional[List[str]] = None) -> Dict:
     args = parse_args(argv)
-    settings = {k: getattr(args, k) for k in DEFAULT_SETTINGS}
+    settings = resolve_settings(
+        args.dupl_config, {k: getattr(args, k) for k in DEFAULT_SETTINGS})
     if args.check:
         record = check(settings, args.out, args.dupl_config)
         if not record['identical']:

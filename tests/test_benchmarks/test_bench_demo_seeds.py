@@ -132,9 +132,12 @@ def _result_file(runs_dir, row, dataset, s1):
 def test_recipe_table_has_its_own_rows_and_section(tmp_path):
     from bench_demo_seeds import SECTIONS, TABLE_ROWS, main
     args = parse_args(['--table', 'recipe'])
-    assert args.rows == ['dupl', 'fully_supervised', 'dupl_par_down2',
-                         'dupl_par_down2_voc_crops',
-                         'fully_supervised_voc_crops', 'dupl_narrow',
+    assert args.rows == ['dupl', 'fully_supervised', 'dupl_pretrain96',
+                         'fully_supervised_pretrain96',
+                         'dupl_par_down2_pretrain96',
+                         'dupl_par_down2_voc_crops_pretrain96',
+                         'fully_supervised_voc_crops_pretrain96',
+                         'dupl_narrow',
                          'dupl_par_down2_narrow_voc_crops',
                          'fully_supervised_narrow_voc_crops',
                          'dupl_par_down2_narrow_voc_crops_3x_iters']
@@ -155,10 +158,11 @@ def test_recipe_table_has_its_own_rows_and_section(tmp_path):
     # the demo section stays; the recipe section is added next to it
     assert f'{SECTIONS["demo"]} (old)\n\ndemo\n' in text
     recipe = text[text.index(SECTIONS['recipe']):]
-    assert '4 of 18 runs finished' in recipe
+    assert '4 of 22 runs finished' in recipe
     # narrow minus DuPL on the same pair: +4, +5
-    assert '| DuPL, 64-d backbone | 2 | +4.5 ± 0.7 |' in recipe
-    assert 'pretrained toy backbone of its width' in recipe
+    assert ('| DuPL, 64-d backbone (pretrained on 96 px) | 2 | +4.5 ± 0.7 |'
+            in recipe)
+    assert 'start from weights pretrained on 96 px mosaics' in recipe
     # no baseline in this table: no lead sentence; the demo's summary
     # (read by the demo report) is left alone
     assert 'DuPL minus the baseline' not in recipe
@@ -169,10 +173,12 @@ def test_recipe_rows_undo_what_they_say(toy_data_root, tmp_path):
     """``_narrow`` swaps in the 64-d backbone, its weights and a decoder
     that reads it; ``_voc_crops`` VOC's rescale-and-crop and colour
     augmentation; ``_par_down2`` runs PAR at half resolution;
-    ``_3x_iters`` scales every phase."""
+    ``_3x_iters`` scales every phase; ``_pretrain96`` loads the 128-d
+    weights pretrained on 96 px mosaics."""
     sys.path.insert(0, osp.join(REPO, 'tools'))
     import run_demo
-    from bench_demo_seeds import NARROW_CONFIG, ablate, row_model
+    from bench_demo_seeds import (NARROW_CONFIG, PRETRAIN96_CHECKPOINT,
+                                  ablate, row_model)
     config, students = row_model('dupl_par_down2_narrow_voc_crops_3x_iters')
     assert (config, students) == run_demo.DEMO_MODELS['dupl']
     cfg = run_demo.load_config(config, toy_data_root, str(tmp_path))
@@ -205,9 +211,9 @@ def test_recipe_rows_undo_what_they_say(toy_data_root, tmp_path):
     # VOC-style crops: the config's own RandomRescale in place of the
     # whole-image resize, ToCo's colour augmentation after the crop, the
     # rest of each pipeline (the masks of the reference too) as it was
-    for row, students in (('dupl_par_down2_voc_crops',
+    for row, students in (('dupl_par_down2_voc_crops_pretrain96',
                            ['s1', 's2', 'ensemble']),
-                          ('fully_supervised_voc_crops', [])):
+                          ('fully_supervised_voc_crops_pretrain96', [])):
         config, evaluated = row_model(row)
         assert evaluated == students
         cfg = run_demo.load_config(config, toy_data_root, str(tmp_path))
@@ -225,6 +231,8 @@ def test_recipe_rows_undo_what_they_say(toy_data_root, tmp_path):
         assert rescale == dict(type='RandomRescale', ratio_range=(0.5, 2.0))
         model = cfg.model.get('student', cfg.model)
         assert model.backbone.arch.embed_dims == 128
+        # `_pretrain96`: the 128-d weights pretrained on 96 px mosaics
+        assert model.backbone.init_cfg.checkpoint == PRETRAIN96_CHECKPOINT
     with pytest.raises(ValueError, match='unknown row'):
         ablate(cfg, 'dupl_4x_iters')
 

@@ -108,6 +108,36 @@ def test_committed_weights_are_what_the_default_settings_build():
     assert tool.cached(out, key)
 
 
+def test_a_config_pins_its_settings_and_the_command_line_overrides(
+        tmp_path):
+    """The 64-d config's ``toy_pretrain`` keeps the 96 px mosaics its
+    committed weights were built with (so ``make demo``'s cache check and
+    the recipe table reuse them); a flag overrides a pinned value; a key
+    that is not a setting is refused with the config's name."""
+    import sys
+    sys.path.insert(0, osp.join(REPO, 'benchmarks'))
+    from bench_demo_seeds import NARROW_CONFIG
+    tool = _tool()
+    assert tool.DEFAULT_SETTINGS['img_size'] == 128
+    assert tool.resolve_settings(TOY_CONFIG) == tool.DEFAULT_SETTINGS
+    narrow = tool.resolve_settings(NARROW_CONFIG)
+    assert narrow == dict(tool.DEFAULT_SETTINGS, img_size=96)
+    assert tool.cached(
+        osp.join(REPO, 'checkpoints', 'toy_vit-narrow_cls.pth'),
+        tool.cache_key(narrow, NARROW_CONFIG))
+    assert tool.resolve_settings(
+        NARROW_CONFIG, dict(img_size=64, iters=None))['img_size'] == 64
+    bad = tmp_path / 'bad.py'
+    bad.write_text(f"_base_ = ['{TOY_CONFIG}']\n"
+                   "toy_pretrain = dict(image_size=96)\n")
+    with pytest.raises(KeyError, match=r'bad\.py: toy_pretrain\.image_size'):
+        tool.resolve_settings(str(bad))
+    bad.write_text(f"_base_ = ['{TOY_CONFIG}']\n"
+                   "toy_pretrain = dict(img_size='96')\n")
+    with pytest.raises(TypeError, match=r'toy_pretrain\.img_size must be int'):
+        tool.resolve_settings(str(bad))
+
+
 def test_narrow_config_pretrains_and_loads_every_key(tmp_path):
     """The recipe table's 64-d rows: the script pretrains the narrow
     backbone from its config, and its checkpoint loads into the narrow
