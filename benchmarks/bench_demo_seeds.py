@@ -122,7 +122,8 @@ FIGURES = ('seg_s1', 'seg_s2', 'seg_ensemble', 'cam_train', 'pseudo_train')
 SECTION = '## Demo: DuPL vs the baseline over seeds and datasets'
 SECTIONS = dict(
     demo=SECTION,
-    recipe='## What the toy recipe is made of: pretraining, width, images, PAR, iterations')
+    recipe='## What the toy recipe is made of: pretraining, width, images, '
+    'PAR, iterations')
 SUMMARY = osp.join(REPO, 'benchmarks', 'demo_seeds_summary.json')
 
 
@@ -186,8 +187,8 @@ def ablate(cfg, row: str) -> None:
     if '_narrow' in row:
         use_backbone_of(cfg, NARROW_CONFIG)
     if '_pretrain96' in row:
-        cfg.model.get('student', cfg.model).backbone.init_cfg.checkpoint = \
-            PRETRAIN96_CHECKPOINT
+        import run_demo
+        run_demo.set_pretrained(cfg, PRETRAIN96_CHECKPOINT)
     if '_voc_crops' in row:
         use_voc_style_images(cfg)
     if '_par_down2' in row:
@@ -296,11 +297,10 @@ def ensure_narrow_backbone() -> None:
 def ensure_pretrain96_backbone() -> None:
     """Build (or reuse) the 128-d weights of the `_pretrain96` rows."""
     import run_demo
-    subprocess.run([
-        sys.executable, osp.join(REPO, 'tools', 'pretrain_toy_backbone.py'),
-        '--out', PRETRAIN96_CHECKPOINT, '--img-size', '96',
-        '--dupl-config', run_demo.DEMO_MODELS['dupl'][0]
-    ], check=True)
+    from mmengine.config import Config
+    cfg = Config.fromfile(run_demo.DEMO_MODELS['dupl'][0])
+    run_demo.set_pretrained(cfg, PRETRAIN96_CHECKPOINT)
+    run_demo.ensure_pretrained(cfg, ('--img-size', '96'))
 
 
 def result_path(args, row: str, data: int, seed: int) -> str:

@@ -15,7 +15,7 @@ import os.path as osp
 import subprocess
 import sys
 import time
-from typing import Dict, List
+from typing import Dict, List, Sequence
 
 import numpy as np
 import torch
@@ -69,18 +69,26 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def ensure_pretrained(cfg: Config) -> float:
+def ensure_pretrained(cfg: Config, extra_args: Sequence[str] = ()) -> float:
     """Build the toy backbone's pretrained checkpoint the config loads, or
     reuse the cached one (the backbone pretrained is the one of the
-    config's file); return the seconds it took."""
+    config's file; ``extra_args`` go to tools/pretrain_toy_backbone.py,
+    e.g. ``('--img-size', '96')``); return the seconds it took."""
     checkpoint = cfg.model.student.backbone.init_cfg.checkpoint
     start = time.time()
     subprocess.run([
         sys.executable,
         osp.join(REPO, 'tools', 'pretrain_toy_backbone.py'), '--out',
-        checkpoint, '--dupl-config', cfg.filename
+        checkpoint, '--dupl-config', cfg.filename, *extra_args
     ], check=True)
     return time.time() - start
+
+
+def set_pretrained(cfg: Config, checkpoint: str) -> None:
+    """Point the config's backbone at ``checkpoint``: a DuPL config's
+    students, or an mmseg EncoderDecoder's backbone."""
+    cfg.model.get('student', cfg.model).backbone.init_cfg.checkpoint = \
+        checkpoint
 
 
 def load_config(path: str, data_root: str, work_dir: str,
@@ -89,9 +97,7 @@ def load_config(path: str, data_root: str, work_dir: str,
     cfg = Config.fromfile(path)
     cfg.work_dir = work_dir
     if pretrained:
-        # a DuPL config's students, or an mmseg EncoderDecoder's backbone
-        model = cfg.model.get('student', cfg.model)
-        model.backbone.init_cfg.checkpoint = pretrained
+        set_pretrained(cfg, pretrained)
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         cfg[loader].dataset.data_root = data_root
     cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [
