@@ -11,7 +11,7 @@ Three implementations of the same rule:
   random_state=0)`` fitted on the foreground losses > 0.1 when there are
   more than 1000 of them, ``predict_proba`` on all pixels.
 - ``gmm_noise_mask``: the library default
-  (``mmseg_dupl.models.utils.gmm``) on all 8 maps at once.
+  (``mmseg_dupl.models.noise_filter.gmm``) on all 8 maps at once.
 - ``gmm_noise_mask_reference``: the readable float64 EM the tests check
   against sklearn (``tests/gmm_reference.py``; what ``gmm_noise_mask`` was
   before it got fast), on all 8 maps at once.
@@ -44,7 +44,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 from torch import Tensor
 
-from mmseg_dupl.models.utils.gmm import gmm_noise_mask
+from mmseg_dupl.models.noise_filter.gmm import gmm_noise_mask
 
 # The float64 reference EM is test code (tests/gmm_reference.py).
 sys.path.append(

@@ -111,7 +111,7 @@ def check_gmm(device: torch.device, repeats: int) -> str:
     """The batched GMM filter on ``device`` against the official sklearn
     loop (bench_gmm's synthetic 4 images x 2 students at 448)."""
     import bench_gmm
-    from mmseg_dupl.models.utils.gmm import gmm_noise_mask
+    from mmseg_dupl.models.noise_filter.gmm import gmm_noise_mask
     losses, labels = bench_gmm.synthetic_batch(0)
     start = time.perf_counter()
     reference = bench_gmm.sklearn_noise_mask(losses, labels)

@@ -13,7 +13,7 @@ from typing import Tuple
 import torch
 from torch import Tensor
 
-from mmseg_dupl.models.utils.gmm_em import MASS_EPS
+from mmseg_dupl.models.noise_filter.gmm_em import MASS_EPS
 from mmseg_dupl.models.utils.precision import fp32_island
 
 
@@ -255,7 +255,7 @@ def gmm_noise_mask_reference(losses: Tensor,
     ``gmm_noise_mask`` gives the same masks; use this one to debug it.
 
     Same rule, arguments and result as
-    ``mmseg_dupl.models.utils.gmm.gmm_noise_mask`` (see its docstring).
+    ``mmseg_dupl.models.noise_filter.gmm.gmm_noise_mask`` (see its docstring).
 
     Returns:
         Tensor: Bool, same shape as ``labels``, True = noisy.

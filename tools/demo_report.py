@@ -15,7 +15,7 @@ from mmengine.dataset import pseudo_collate  # noqa: E402
 
 from mmseg_dupl.models.segmentors.batch_meta import \
     meta_tensor  # noqa: E402
-from mmseg_dupl.models.utils.cam import multi_scale_cam  # noqa: E402
+from mmseg_dupl.models.cam.multi_scale_cam import multi_scale_cam  # noqa: E402
 
 NUM_SHOWN = 4
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))

@@ -174,7 +174,7 @@ def _crop_padding(x: torch.Tensor, meta: dict) -> torch.Tensor:
 
 def student_cams(model, inputs: torch.Tensor, meta: dict) -> List[np.ndarray]:
     """Multi-scale CAMs (C, H0, W0) in [0, 1] of every student."""
-    from mmseg_dupl.models.utils.cam import multi_scale_cam
+    from mmseg_dupl.models.cam.multi_scale_cam import multi_scale_cam
     out = []
     for student in model.students:
         cam = multi_scale_cam(student.cams, inputs,

@@ -7,4 +7,4 @@ from .pseudo_labelers import *  # noqa: F401,F403
 from .segmentors import *  # noqa: F401,F403
 from .students import *  # noqa: F401,F403
 from .tta import *  # noqa: F401,F403
-from .utils import PAR  # noqa: F401
+from .refinement import PAR  # noqa: F401

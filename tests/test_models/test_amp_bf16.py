@@ -20,8 +20,8 @@ from mmseg_dupl.models.losses import discrepancy_loss as disc_module
 from mmseg_dupl.models.pseudo_labelers import \
     dupl_pseudo_labeler as labeler_module
 from mmseg_dupl.models.segmentors import dual_student_segmentor as seg_module
-from mmseg_dupl.models.utils import cam as cam_module
-from mmseg_dupl.models.utils import par as par_module
+from mmseg_dupl.models.cam import multi_scale_cam as cam_module
+from mmseg_dupl.models.refinement import par as par_module
 from mmseg_dupl.models.utils.precision import (autocast_disabled,
                                                fp32_island, to_float32)
 

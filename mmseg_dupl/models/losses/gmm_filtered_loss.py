@@ -4,14 +4,12 @@ loss."""
 from typing import Optional
 
 import torch.nn as nn
-from mmengine.logging import MessageHub
 from mmseg.registry import MODELS
 from mmseg.utils import ConfigType
 from torch import Tensor
 
-from ..pseudo_labelers.dupl_pseudo_labeler import DuPLPseudoLabeler
-from ..schedules.iteration import current_iter
-from ..utils.gmm import filter_noisy_labels
+from ..noise_filter import (GMMNoiseFit, filter_noisy_labels,
+                            self_loss_noise_fits)
 
 
 @MODELS.register_module()
@@ -24,15 +22,21 @@ class GMMFilteredLoss(nn.Module):
 
         loss_decode=dict(
             type='GMMFilteredLoss',
-            loss_cfg=dict(type='CrossEntropyLoss', loss_weight=1.0),
-            start_iter=8000)
+            loss_cfg=dict(type='CrossEntropyLoss', loss_weight=1.0))
 
-    On every call from iteration ``start_iter`` on (read from the runner's
-    message hub; a model used outside a runner always filters):
+    and switch it on from an iteration with ``GMMNoiseFilterHook`` (see
+    ``configs/examples/segformer_mit-b0_gmm-filtered-ce_toy.py``)::
+
+        custom_hooks = [dict(type='GMMNoiseFilterHook', start_iter=8000,
+                             target='decode_head.loss_decode')]
+
+    ``enabled`` is the switch; it is True at construction (a loss used on
+    its own filters), and the hook sets it from ``runner.iter`` before
+    every iteration, so a resumed run is exact. While enabled, every call:
 
     .. code:: text
 
-        noisy = DuPLPseudoLabeler.noise_masks([cls_score], [label])
+        noisy = self_loss_noise_fits([cls_score], [label]).noisy
               # CE(cls_score, label) unreduced, no grad; a GMM per image,
               # fitted on fg pixels with ce > min_loss (algorithm.md §8)
         label = label with noisy pixels set to ignore_index
@@ -43,9 +47,8 @@ class GMMFilteredLoss(nn.Module):
     (H, W). The noise criterion is always the softmax CE (DuPL's), whatever
     the wrapped loss is. Background (label 0) is never filtered.
 
-    The fraction of foreground pixels removed in the last call is kept in
-    ``last_noise_ratio`` and, with ``log_key``, written to the message hub
-    as ``train/<log_key>`` so that it shows in the training log.
+    The last call's fit (mask, fitted and accepted rows, mean gaps) is
+    kept in ``last_fit``; ``GMMNoiseFilterHook`` logs its statistics.
 
     Args:
         loss_cfg (dict): Config of the wrapped mmseg loss, called as
@@ -61,10 +64,8 @@ class GMMFilteredLoss(nn.Module):
             by more than this. Defaults to 1.0.
         gamma (float): Posterior of the high-loss component above which a
             pixel is noisy. Defaults to 0.95.
-        start_iter (int): First iteration that filters (0-based, as
-            ``runner.iter``). Defaults to 0.
-        log_key (str, optional): Message-hub scalar for the noise ratio;
-            it must not contain ``loss``. Defaults to 'gmm_noise_ratio'.
+        enabled (bool): Whether the filter runs; ``GMMNoiseFilterHook``
+            drives it by iteration. Defaults to True.
         loss_name (str, optional): Name of the loss item; defaults to the
             wrapped loss's. It must start with ``loss_``.
     """
@@ -76,19 +77,12 @@ class GMMFilteredLoss(nn.Module):
                  min_pixels: int = 1000,
                  min_mean_gap: float = 1.0,
                  gamma: float = 0.95,
-                 start_iter: int = 0,
-                 log_key: Optional[str] = 'gmm_noise_ratio',
+                 enabled: bool = True,
                  loss_name: Optional[str] = None) -> None:
         super().__init__()
-        if start_iter < 0:
-            raise ValueError('GMMFilteredLoss: start_iter must be >= 0, got '
-                             f'{start_iter}')
         if not 0. < gamma < 1.:
             raise ValueError('GMMFilteredLoss: gamma must be in (0, 1), got '
                              f'{gamma}')
-        if log_key is not None and 'loss' in log_key:
-            raise ValueError('GMMFilteredLoss: log_key must not contain '
-                             f"'loss' (it would be summed), got {log_key!r}")
         self.loss = MODELS.build(loss_cfg)
         name = loss_name or getattr(self.loss, 'loss_name', None)
         if not isinstance(name, str) or not name.startswith('loss_'):
@@ -101,11 +95,8 @@ class GMMFilteredLoss(nn.Module):
             min_pixels=min_pixels,
             min_mean_gap=min_mean_gap,
             gamma=gamma)
-        # DuPL's filter itself: the pseudo-label stage's GMM rule.
-        self.pseudo_labeler = DuPLPseudoLabeler(gmm=self.gmm_cfg)
-        self.start_iter = start_iter
-        self.log_key = log_key
-        self.last_noise_ratio: Optional[Tensor] = None
+        self.enabled = bool(enabled)
+        self.last_fit: Optional[GMMNoiseFit] = None
 
     def noise_mask(self, cls_score: Tensor, label: Tensor,
                    ignore_index: int = 255) -> Tensor:
@@ -126,8 +117,10 @@ class GMMFilteredLoss(nn.Module):
                 'GMMFilteredLoss: expected cls_score (B, K, H, W) and label '
                 f'(B, H, W) of the same size, got {tuple(cls_score.shape)} '
                 f'and {tuple(label.shape)}')
-        return self.pseudo_labeler.noise_masks([cls_score], [label],
-                                               ignore_index)[0]
+        fit = self_loss_noise_fits([cls_score], [label], ignore_index,
+                                   self.gmm_cfg)[0]
+        self.last_fit = fit
+        return fit.noisy
 
     def forward(self,
                 cls_score: Tensor,
@@ -147,13 +140,8 @@ class GMMFilteredLoss(nn.Module):
         Returns:
             Tensor: The wrapped loss on the filtered labels.
         """
-        if current_iter() >= self.start_iter:
+        if self.enabled:
             noisy = self.noise_mask(cls_score, label, ignore_index)
-            fg = ((label != 0) & (label != ignore_index)).sum()
-            self.last_noise_ratio = noisy.sum().float() / fg.clamp(min=1)
-            if self.log_key is not None:
-                MessageHub.get_current_instance().update_scalar(
-                    f'train/{self.log_key}', float(self.last_noise_ratio))
             label = filter_noisy_labels(label, noisy, ignore_index)
         return self.loss(
             cls_score,
@@ -169,5 +157,5 @@ class GMMFilteredLoss(nn.Module):
 
     def extra_repr(self) -> str:
         cfg = ', '.join(f'{k}={v}' for k, v in self.gmm_cfg.items())
-        return (f'{cfg}, start_iter={self.start_iter}, '
+        return (f'{cfg}, enabled={self.enabled}, '
                 f'loss_name={self._loss_name!r}')

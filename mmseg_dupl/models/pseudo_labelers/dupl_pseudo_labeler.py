@@ -8,11 +8,10 @@ from mmseg.models.utils import resize
 from mmseg.registry import MODELS
 from torch import Tensor
 
-from ..losses.functional import per_pixel_ce
-from ..utils.cam_labels import cam_to_label_dynamic_thr, scale_img_box
-from ..utils.gmm import filter_noisy_labels, gmm_noise_mask
-from ..utils.par import PAR
-from ..utils.pseudo_label import refine_cams_with_dynamic_thres
+from ..cam.cam_labels import cam_to_label_dynamic_thr, scale_img_box
+from ..noise_filter import filter_noisy_labels, self_loss_noise_fits
+from ..refinement.par import PAR
+from ..refinement.refine_cams import refine_cams_with_dynamic_thres
 from .pseudo_labels import PseudoLabels
 
 
@@ -173,15 +172,8 @@ class DuPLPseudoLabeler(nn.Module):
             list[Tensor]: Per producer, bool (B, H, W), True = noisy.
         """
         ignore = self.ignore_index if ignore_index is None else ignore_index
-        with torch.no_grad():
-            ce = torch.cat([
-                per_pixel_ce(s.detach().float(), y, ignore)
-                for s, y in zip(seg_logits, labels)
-            ]).flatten(1)
-            flat = torch.cat(list(labels)).flatten(1)
-            noisy = gmm_noise_mask(
-                ce, flat, ignore_index=ignore, **self.gmm_cfg)
-        return list(noisy.view(len(labels), *labels[0].shape).unbind(0))
+        fits = self_loss_noise_fits(seg_logits, labels, ignore, self.gmm_cfg)
+        return [fit.noisy for fit in fits]
 
     def forward(self,
                 image: Tensor,

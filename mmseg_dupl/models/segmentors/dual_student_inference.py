@@ -11,7 +11,7 @@ from mmseg.structures import SegDataSample
 from mmseg.utils import OptSampleList, SampleList
 from torch import Tensor
 
-from ..utils.cam import multi_scale_cam
+from ..cam.multi_scale_cam import multi_scale_cam
 from .batch_meta import meta_tensor
 
 

@@ -20,9 +20,9 @@ from ..pseudo_labelers.pseudo_labels import PseudoLabels
 from ..schedules.dupl_schedule import DuPLSchedule
 from ..schedules.iteration import current_iter, max_iters
 from ..schedules.phase_state import PhaseState
-from ..utils.cam import autocast_cam_fn, multi_scale_cam
-from ..utils.cam_labels import label_to_aff_mask
-from ..utils.pseudo_label import denormalize_truncated
+from ..cam.multi_scale_cam import autocast_cam_fn, multi_scale_cam
+from ..cam.cam_labels import label_to_aff_mask
+from ..refinement.refine_cams import denormalize_truncated
 from ..utils.student_keys import share_single_student
 from .batch_meta import crop_boxes, meta_tensor, split_branches
 from .dual_student_config import (DEFAULT_TEST_CFG, DEFAULT_TRAIN_CFG,

@@ -9,10 +9,10 @@ from mmseg.registry import MODELS
 import mmseg_dupl  # noqa: F401
 from mmseg_dupl.models.pseudo_labelers import (DuPLPseudoLabeler,
                                                PseudoLabels)
-from mmseg_dupl.models.utils.cam_labels import (cam_to_label_dynamic_thr,
+from mmseg_dupl.models.cam.cam_labels import (cam_to_label_dynamic_thr,
                                                 scale_img_box)
-from mmseg_dupl.models.utils.par import PAR
-from mmseg_dupl.models.utils.pseudo_label import \
+from mmseg_dupl.models.refinement.par import PAR
+from mmseg_dupl.models.refinement.refine_cams import \
     refine_cams_with_dynamic_thres
 
 from dupl_test_utils import make_batch, set_iter, tiny_model_cfg

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmseg_dupl.models.utils.par import (PAR, _neighbor_std,
+from mmseg_dupl.models.refinement.par import (PAR, _neighbor_std,
                                          dilated_neighbors,
                                          neighbor_distances, par_affinity,
                                          par_propagate, par_refine)

@@ -6,9 +6,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .cam_labels import box_mask
+from ..cam.cam_labels import box_mask
 from .par import par_refine
-from .precision import fp32_island
+from ..utils.precision import fp32_island
 
 #: ImageNet statistics on the 0-255 scale (RGB), as in the configs.
 IMAGENET_MEAN_255 = (123.675, 116.28, 103.53)

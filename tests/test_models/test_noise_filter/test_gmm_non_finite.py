@@ -9,7 +9,7 @@ import torch
 
 from gmm_reference import gmm_noise_mask_reference
 
-from mmseg_dupl.models.utils.gmm import gmm_noise_mask
+from mmseg_dupl.models.noise_filter.gmm import gmm_noise_mask
 
 
 def _bimodal(rows: int = 3, pixels: int = 4096, seed: int = 0):

@@ -15,7 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmseg.registry import MODELS
 from torch import Tensor
-from .precision import fp32_island
+from ..utils.precision import fp32_island
 
 #: The 8 neighbour offsets (dy, dx), in the official kernel order.
 NEIGHBOR_OFFSETS = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1),

@@ -7,9 +7,9 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
-from mmseg_dupl.models.utils import gmm as gmm_module
-from mmseg_dupl.models.utils import gmm_em, gmm_packing, gmm_two_means
-from mmseg_dupl.models.utils.gmm import filter_noisy_labels, gmm_noise_mask
+from mmseg_dupl.models.noise_filter import gmm as gmm_module
+from mmseg_dupl.models.noise_filter import gmm_em, gmm_packing, gmm_two_means
+from mmseg_dupl.models.noise_filter.gmm import filter_noisy_labels, gmm_noise_mask
 
 from gmm_reference import (em_gmm_1d, fit_gmm_1d, gmm_noise_mask_reference,
                            gmm_posterior, init_gmm_params, two_means_split)

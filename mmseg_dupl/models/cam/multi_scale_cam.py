@@ -6,7 +6,7 @@ from typing import Callable, Optional, Sequence, Tuple, Union
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from .precision import fp32_island
+from ..utils.precision import fp32_island
 
 CamFn = Callable[[Tensor], Tuple[Tensor, Tensor]]
 SizeType = Union[int, Tuple[int, int]]

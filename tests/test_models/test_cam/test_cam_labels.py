@@ -4,7 +4,7 @@
 import pytest
 import torch
 
-from mmseg_dupl.models.utils.cam_labels import (box_mask, cam_to_bkg_label,
+from mmseg_dupl.models.cam.cam_labels import (box_mask, cam_to_bkg_label,
                                                 cam_to_label_dynamic_thr,
                                                 cam_to_label_static_thr,
                                                 label_to_aff_mask,

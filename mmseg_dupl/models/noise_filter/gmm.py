@@ -56,8 +56,9 @@ import numpy as np
 import torch
 from torch import Tensor
 from .gmm_em import fit_gmm_rows, log_density_coeffs
+from .gmm_noise_fit import GMMNoiseFit
 from .gmm_two_means import round_down, round_up
-from .precision import fp32_island
+from ..utils.precision import fp32_island
 
 #: A tensor, or a numpy array in the CPU fast paths (see ``_on_arrays``).
 ArrayLike = Union[Tensor, np.ndarray]
@@ -183,7 +184,6 @@ def _noisy_intervals(means: Tensor, variances: Tensor, weights: Tensor,
             torch.where(outside, hi_out, hi_in), outside)
 
 
-@fp32_island
 def gmm_noise_mask(losses: Tensor,
                    labels: Tensor,
                    min_loss: float = 0.1,
@@ -232,6 +232,32 @@ def gmm_noise_mask(losses: Tensor,
     Returns:
         Tensor: Bool, same shape as ``labels``, True = noisy.
     """
+    return gmm_noise_fit(losses, labels, min_loss, min_pixels, min_mean_gap,
+                         gamma, ignore_index, max_iter, tol, reg_covar).noisy
+
+
+@fp32_island
+def gmm_noise_fit(losses: Tensor,
+                  labels: Tensor,
+                  min_loss: float = 0.1,
+                  min_pixels: int = 1000,
+                  min_mean_gap: float = 1.0,
+                  gamma: float = 0.95,
+                  ignore_index: int = 255,
+                  max_iter: int = 10,
+                  tol: float = 1e-2,
+                  reg_covar: float = 5e-4) -> GMMNoiseFit:
+    """``gmm_noise_mask`` with what each row's fit did (for logging).
+
+    Same arguments as :func:`gmm_noise_mask`.
+
+    Returns:
+        GMMNoiseFit: ``noisy`` (bool, shaped like ``labels``), and per row
+        (N, ): ``foreground`` (int, labels neither 0 nor ignore),
+        ``fitted`` (bool, more than ``min_pixels`` fit values),
+        ``accepted`` (bool, fitted with ``|mu_0 - mu_1| > min_mean_gap``)
+        and ``mean_gap`` (float, ``|mu_0 - mu_1|``; NaN where not fitted).
+    """
     _check_noise_inputs(losses, labels, gamma)
     with torch.no_grad():
         x = losses.detach().flatten(1)
@@ -240,16 +266,25 @@ def gmm_noise_mask(losses: Tensor,
         fit_on = _on_arrays(_fit_mask, x, foreground, x.new_tensor(min_loss))
         counts = fit_on.sum(dim=1, dtype=torch.int32)
         fitted = counts > min_pixels
+        gap = x.new_full(counts.shape, math.nan)
+        accepted = torch.zeros_like(fitted)
+        fg_count = foreground.sum(dim=1)
         if not bool(fitted.any()):
-            return torch.zeros_like(foreground).view(labels.shape)
+            return GMMNoiseFit(
+                torch.zeros_like(foreground).view(labels.shape), fg_count,
+                fitted, accepted, gap)
         # Pack the fitted rows only: clear the others (through the uint8
         # view: a broadcast bool & is about 15x slower on the CPU).
         fit_on.view(torch.uint8).mul_(fitted.view(torch.uint8)[:, None])
         means, variances, weights = fit_gmm_rows(x, fit_on, counts[fitted],
                                               max_iter, tol, reg_covar)
+        gap[fitted] = (means[:, 0] - means[:, 1]).abs().to(gap.dtype)
         accept = (means[:, 0] - means[:, 1]).abs() > min_mean_gap
+        accepted[fitted] = accept
         if not bool(accept.any()):
-            return torch.zeros_like(foreground).view(labels.shape)
+            return GMMNoiseFit(
+                torch.zeros_like(foreground).view(labels.shape), fg_count,
+                fitted, accepted, gap)
         # Rows without an accepted fit get an empty interval: never noisy.
         lo = x.new_full(counts.shape, math.inf)
         hi = x.new_full(counts.shape, -math.inf)
@@ -259,7 +294,8 @@ def gmm_noise_mask(losses: Tensor,
             means[accept], variances[accept], weights[accept], gamma,
             x.dtype)
         noisy = _on_arrays(_interval_mask, x, foreground, lo, hi, outside)
-    return noisy.view(labels.shape)
+    return GMMNoiseFit(noisy.view(labels.shape), fg_count, fitted, accepted,
+                       gap)
 
 
 def filter_noisy_labels(labels: Tensor,

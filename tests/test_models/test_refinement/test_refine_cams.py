@@ -3,8 +3,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmseg_dupl.models.utils.par import par_refine
-from mmseg_dupl.models.utils.pseudo_label import (
+from mmseg_dupl.models.refinement.par import par_refine
+from mmseg_dupl.models.refinement.refine_cams import (
     IMAGENET_MEAN_255, IMAGENET_STD_255, denormalize_truncated, present_keys,
     refine_cams_with_dynamic_thres)
 
@@ -160,7 +160,7 @@ def test_refine_default_par_runs_and_errors():
 
 
 def test_first_argmax_equals_torch_argmax_with_ties_and_inf():
-    from mmseg_dupl.models.utils.pseudo_label import _first_argmax
+    from mmseg_dupl.models.refinement.refine_cams import _first_argmax
     g = torch.Generator().manual_seed(0)
     x = torch.randint(0, 3, (2, 4, 9, 7), generator=g).float()  # ties
     x[:, 2, :3] = float('-inf')
