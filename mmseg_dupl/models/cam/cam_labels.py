@@ -136,21 +136,21 @@ def cam_to_label_static_thr(cam: Tensor,
 
 def cam_to_label_dynamic_thr(cam: Tensor,
                              cls_labels: Tensor,
-                             high_thr: Tensor,
-                             low_thr: float,
+                             image_thresholds: Tensor,
+                             low_threshold: float,
                              img_box: Optional[Tensor] = None,
                              bkg_thr: float = 0.5,
                              ignore_index: int = 255) -> Tensor:
     """Two-threshold CAM label with a high threshold per image (algorithm.md
     §4.1,
     7): the official ``cam_to_label_dynamic_cls``, i.e.
-    ``cam_to_label_static_thr`` with image i's ``high_thr[i]`` (tau_i).
+    ``cam_to_label_static_thr`` with image i's ``image_thresholds[i]`` (tau_i).
 
     Args:
         cam (Tensor): Normalised CAMs, shape (B, C, H, W).
         cls_labels (Tensor): Multi-hot image labels, shape (B, C).
-        high_thr (Tensor): Per-image high thresholds tau_i, shape (B,).
-        low_thr (float): Low threshold tau_l.
+        image_thresholds (Tensor): Per-image high thresholds tau_i, shape (B,).
+        low_threshold (float): Low threshold tau_l.
         img_box (Tensor, optional): As in ``cam_to_label_static_thr``.
         bkg_thr (float): Background threshold. Defaults to 0.5.
         ignore_index (int): Ignore value. Defaults to 255.
@@ -160,13 +160,14 @@ def cam_to_label_dynamic_thr(cam: Tensor,
     """
     _check_dim(cam, 4, 'cam', '(B, C, H, W)')
     b = cam.shape[0]
-    if not isinstance(high_thr, Tensor) or high_thr.shape != (b, ):
-        got = tuple(high_thr.shape) if isinstance(high_thr, Tensor) \
-            else type(high_thr).__name__
-        raise ValueError(f'cam: a per-image high_thr must be (B,) = ({b},), '
-                         f'got {got}')
-    high = high_thr.to(cam).view(b, 1, 1)
-    return _two_threshold_label(cam, cls_labels, high, low_thr, img_box,
+    thresholds = image_thresholds
+    if not isinstance(thresholds, Tensor) or thresholds.shape != (b, ):
+        got = tuple(thresholds.shape) if isinstance(thresholds, Tensor) \
+            else type(thresholds).__name__
+        raise ValueError(f'cam: image_thresholds (tau_i) must be (B,) = '
+                         f'({b},), got {got}')
+    high = image_thresholds.to(cam).view(b, 1, 1)
+    return _two_threshold_label(cam, cls_labels, high, low_threshold, img_box,
                                 bkg_thr, ignore_index)
 
 

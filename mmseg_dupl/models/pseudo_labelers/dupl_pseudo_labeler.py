@@ -97,7 +97,7 @@ class DuPLPseudoLabeler(nn.Module):
                      grid: Tuple[int, int],
                      cls_labels: Tensor,
                      image_thresholds: Tensor,
-                     low_thr: float,
+                     low_threshold: float,
                      img_box: Optional[Tensor] = None) -> Tensor:
         """PTC token labels: the aux CAM resized to the token grid, labelled
         with tau_i and tau_l (algorithm.md §4.1).
@@ -107,7 +107,7 @@ class DuPLPseudoLabeler(nn.Module):
             grid (tuple[int, int]): Token grid (h, w).
             cls_labels (Tensor): Multi-hot labels, (B, C).
             image_thresholds (Tensor): tau_i, (B,).
-            low_thr (float): tau_l.
+            low_threshold (float): tau_l.
             img_box (Tensor, optional): Crop box in pixels, (B, 4).
 
         Returns:
@@ -119,8 +119,8 @@ class DuPLPseudoLabeler(nn.Module):
         return cam_to_label_dynamic_thr(
             cam,
             cls_labels,
-            high_thr=image_thresholds,
-            low_thr=low_thr,
+            image_thresholds=image_thresholds,
+            low_threshold=low_threshold,
             img_box=img_box,
             ignore_index=self.ignore_index)
 
@@ -129,7 +129,7 @@ class DuPLPseudoLabeler(nn.Module):
                    cam: Tensor,
                    cls_labels: Tensor,
                    image_thresholds: Tensor,
-                   low_thr: float,
+                   low_threshold: float,
                    img_box: Optional[Tensor] = None) -> Tensor:
         """PAR-refined two-threshold segmentation labels (algorithm.md §4.3).
 
@@ -139,7 +139,7 @@ class DuPLPseudoLabeler(nn.Module):
                 zeroed here (``cam * cls_labels``, as the reference).
             cls_labels (Tensor): Multi-hot labels, (B, C).
             image_thresholds (Tensor): tau_i, (B,).
-            low_thr (float): tau_l.
+            low_threshold (float): tau_l.
             img_box (Tensor, optional): Crop box in pixels, (B, 4); outside
                 is ignored.
 
@@ -151,7 +151,7 @@ class DuPLPseudoLabeler(nn.Module):
             cam * cls_labels[:, :, None, None],
             cls_labels,
             image_thresholds,
-            low_thr=low_thr,
+            low_threshold=low_threshold,
             img_box=img_box,
             down_scale=self.down_scale,
             ignore_index=self.ignore_index,
@@ -184,7 +184,7 @@ class DuPLPseudoLabeler(nn.Module):
                 cams: Sequence[Tensor],
                 cls_labels: Tensor,
                 image_thresholds: Tensor,
-                low_thr: float,
+                low_threshold: float,
                 img_box: Optional[Tensor] = None,
                 seg_logits: Optional[Sequence[Tensor]] = None
                 ) -> PseudoLabels:
@@ -197,7 +197,7 @@ class DuPLPseudoLabeler(nn.Module):
             cls_labels (Tensor): Multi-hot labels, (B, C).
             image_thresholds (Tensor): tau_i, (B,)
                 (see :meth:`image_thresholds`).
-            low_thr (float): tau_l.
+            low_threshold (float): tau_l.
             img_box (Tensor, optional): Crop box in pixels, (B, 4).
             seg_logits (Sequence[Tensor], optional): Each producer's own
                 segmentation logits at image size, (B, K, H, W); given, the
@@ -208,7 +208,7 @@ class DuPLPseudoLabeler(nn.Module):
         """
         labels = [
             self.seg_labels(image, cam, cls_labels, image_thresholds,
-                            low_thr, img_box) for cam in cams
+                            low_threshold, img_box) for cam in cams
         ]
         if seg_logits is None:
             return PseudoLabels(labels=labels, noisy=None, filtered=labels)

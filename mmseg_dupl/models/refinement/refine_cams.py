@@ -64,8 +64,9 @@ def _key_scores(thr: Union[float, Tensor], cams: Tensor,
     bkg = cams.new_ones(b, 1, h, w)
     if isinstance(thr, Tensor) and thr.dim() > 0:
         if thr.shape != (b, ):
-            raise ValueError('pseudo_label: a tensor high_thr must be (B,) = '
-                             f'({b},), got {tuple(thr.shape)}')
+            raise ValueError('refine_cams_with_dynamic_thres: a tensor '
+                             f'image_thresholds must be (B,) = ({b},), got '
+                             f'{tuple(thr.shape)}')
         bkg = bkg * thr.to(cams).view(b, 1, 1, 1)
     else:
         bkg = bkg * float(thr)
@@ -152,8 +153,8 @@ def _keys_argmax(refined: Tensor, keys: Tensor, key_valid: Tensor,
 def refine_cams_with_dynamic_thres(image: Tensor,
                                    cams: Tensor,
                                    cls_labels: Tensor,
-                                   high_thr: Union[float, Tensor],
-                                   low_thr: float = 0.25,
+                                   image_thresholds: Union[float, Tensor],
+                                   low_threshold: float = 0.25,
                                    img_box: Optional[Tensor] = None,
                                    down_scale: int = 2,
                                    ignore_index: int = 255,
@@ -171,15 +172,16 @@ def refine_cams_with_dynamic_thres(image: Tensor,
     All images and both thresholds go through PAR in one call: each image
     keeps only its key channels, padded to the batch's largest key count
     with inert zero channels, which gives the official per-image result.
-    A scalar ``high_thr`` is the official ``refine_cams_with_bkg_v2``
+    A scalar ``image_thresholds`` is the official ``refine_cams_with_bkg_v2``
     (COCO); a (B,) one is ``refine_cams_with_dynamic_thres``.
 
     Args:
         image (Tensor): Denormalised images in [0, 1], (B, 3, H, W).
         cams (Tensor): CAMs in [0, 1] at the image size, (B, C, H, W).
         cls_labels (Tensor): Multi-hot image labels, shape (B, C).
-        high_thr (float | Tensor): tau_h, a float or per-image (B,).
-        low_thr (float): tau_l. Defaults to 0.25.
+        image_thresholds (float | Tensor): tau_i, per image (B,), or one
+            float tau_h for every image.
+        low_threshold (float): tau_l. Defaults to 0.25.
         img_box (Tensor, optional): ``[r0, r1, c0, c1]`` valid rows/cols in
             image pixels, (B, 4). Defaults to None (all valid).
         down_scale (int): PAR runs at (H // s, W // s). Defaults to 2.
@@ -216,7 +218,7 @@ def refine_cams_with_dynamic_thres(image: Tensor,
                 size=small,
                 mode='bilinear',
                 align_corners=False), key_valid)
-        for thr in (high_thr, low_thr)
+        for thr in (image_thresholds, low_threshold)
     ]
     # PAR is linear per channel with an image-only affinity: refining both
     # thresholds' maps in one call equals two calls, at half the cost.

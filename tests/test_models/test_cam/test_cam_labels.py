@@ -41,20 +41,21 @@ def test_static_thr_ignore_mid_hand_values():
         assert torch.equal(out, out2)
 
 
-def test_dynamic_thr_per_image_high_thr_and_box():
+def test_dynamic_thr_per_image_thresholds_and_box():
     cam = torch.cat([CAM, CAM])
     cls = torch.ones(2, 2)
     high = torch.tensor([0.7, 0.6])
-    out = cam_to_label_dynamic_thr(cam, cls, high_thr=high, low_thr=0.25)
+    out = cam_to_label_dynamic_thr(
+        cam, cls, image_thresholds=high, low_threshold=0.25)
     assert out[0].tolist() == [[1, IGN, IGN], [2, 0, 1]]
     assert out[1].tolist() == [[1, 2, IGN], [2, 0, 1]]
     same = cam_to_label_dynamic_thr(
-        cam, cls, high_thr=torch.tensor([.7, .7]), low_thr=0.25)
+        cam, cls, image_thresholds=torch.tensor([.7, .7]), low_threshold=0.25)
     torch.testing.assert_close(
         same, cam_to_label_static_thr(cam, cls, high_thr=0.7, low_thr=0.25))
     box = torch.tensor([[0, 1, 1, 3], [1, 448, 0, 448]])
     boxed = cam_to_label_dynamic_thr(
-        cam, cls, img_box=box, high_thr=high, low_thr=0.25)
+        cam, cls, img_box=box, image_thresholds=high, low_threshold=0.25)
     assert boxed[0].tolist() == [[IGN, IGN, IGN], [IGN, IGN, IGN]]
     assert boxed[1].tolist() == [[IGN, IGN, IGN], [2, 0, 1]]
     box0 = torch.tensor([[0, 2, 1, 3], [0, 0, 0, 3]])
@@ -68,9 +69,10 @@ def test_cam_labels_bad_inputs():
         cam_to_bkg_label(CAM, torch.ones(1, 3))
     with pytest.raises(ValueError, match=r'\(B,\)'):
         cam_to_label_dynamic_thr(
-            CAM, torch.ones(1, 2), high_thr=torch.ones(2), low_thr=0.2)
+            CAM, torch.ones(1, 2), image_thresholds=torch.ones(2),
+            low_threshold=0.2)
     with pytest.raises(ValueError, match=r'\(B,\)'):
-        cam_to_label_dynamic_thr(CAM, torch.ones(1, 2), 0.7, low_thr=0.2)
+        cam_to_label_dynamic_thr(CAM, torch.ones(1, 2), 0.7, low_threshold=0.2)
     with pytest.raises(ValueError, match='cam_to_label_dynamic_thr'):
         cam_to_label_static_thr(
             CAM, torch.ones(1, 2), high_thr=torch.ones(1), low_thr=0.2)

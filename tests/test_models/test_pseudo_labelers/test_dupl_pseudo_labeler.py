@@ -52,7 +52,7 @@ def test_seg_labels_are_the_functional_pipeline():
     labeler = DuPLPseudoLabeler(par=FAST_PAR, down_scale=2)
     got = labeler.seg_labels(image, cams[0], cls, tau, 0.25, box)
     ref = refine_cams_with_dynamic_thres(
-        image, cams[0] * cls[:, :, None, None], cls, tau, low_thr=0.25,
+        image, cams[0] * cls[:, :, None, None], cls, tau, low_threshold=0.25,
         img_box=box, down_scale=2, par=PAR(**FAST_PAR))
     assert torch.equal(got, ref)
     assert (got[1, -8:] == IGN).all()  # outside the crop box

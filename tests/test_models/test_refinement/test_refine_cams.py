@@ -50,8 +50,8 @@ def test_refine_hand_values_with_identity_par():
         image,
         cams,
         cls,
-        high_thr=0.7,
-        low_thr=0.25,
+        image_thresholds=0.7,
+        low_threshold=0.25,
         down_scale=1,
         par=_identity_par)
     # 0.9 > 0.7: class; 0.25 < 0.5 <= 0.7: ignore; 0.1: bg; 0.71: class.
@@ -62,7 +62,7 @@ def test_refine_hand_values_with_identity_par():
         image,
         cams,
         cls,
-        high_thr=torch.tensor([0.8]),
+        image_thresholds=torch.tensor([0.8]),
         down_scale=1,
         par=_identity_par)
     assert out.tolist() == [[[1, IGN, 0, IGN]]]
@@ -71,7 +71,7 @@ def test_refine_hand_values_with_identity_par():
         image,
         cams,
         cls,
-        high_thr=0.7,
+        image_thresholds=0.7,
         img_box=box,
         down_scale=1,
         par=_identity_par)
