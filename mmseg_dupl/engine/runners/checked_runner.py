@@ -4,11 +4,14 @@ import re
 from collections import OrderedDict
 from typing import Callable, Union
 
+from mmengine.optim import OptimWrapper, OptimWrapperDict
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint
 from mmseg.registry import RUNNERS
 
+from mmseg_dupl.engine.optimizers.learning_rate_check import \
+    check_learning_rates
 from mmseg_dupl.utils.checked_load import check_load_report, load_into
 from .cpu_launch_runner import CPULaunchRunner
 from .resume_candidates import choose_resume_checkpoint
@@ -43,7 +46,22 @@ class CheckedRunner(CPULaunchRunner):
     ``allow_partial_load=True`` (``tools/test.py --allow-partial-load``);
     the tensors loaded per part (``student1``, ``student2``, ...) are
     logged.
+
+    Optimizer: a parameter group with a negative learning rate (e.g. a
+    negative ``paramwise_cfg.custom_keys`` ``lr_mult``) is refused when
+    the optimizer is built, naming the entry.
     """
+
+    def build_optim_wrapper(self, optim_wrapper: Union[dict, OptimWrapper]
+                            ) -> Union[OptimWrapper, OptimWrapperDict]:
+        """mmengine's ``build_optim_wrapper``, then refuse a parameter
+        group with a negative learning rate (:func:`check_learning_rates`
+        names the ``paramwise_cfg.custom_keys`` entry)."""
+        paramwise_cfg = optim_wrapper.get('paramwise_cfg') if isinstance(
+            optim_wrapper, dict) else None
+        built = super().build_optim_wrapper(optim_wrapper)
+        check_learning_rates(built, self.model, paramwise_cfg)
+        return built
 
     @property
     def allow_partial_load(self) -> bool:
