@@ -14,7 +14,7 @@ from mmseg_dupl.engine.optimizers.learning_rate_check import \
     check_learning_rates
 from mmseg_dupl.utils.checked_load import check_load_report, load_into
 from .cpu_launch_runner import CPULaunchRunner
-from .resume_candidates import choose_resume_checkpoint
+from .resume_candidates import checkpoint_out_dirs, choose_resume_checkpoint
 
 
 @RUNNERS.register_module()
@@ -31,7 +31,8 @@ class CheckedRunner(CPULaunchRunner):
     file, or a truncated newest checkpoint, although older checkpoints
     load. :meth:`load_or_resume` instead resumes from the newest
     checkpoint of ``work_dir`` that loads, and logs which one and why
-    (see :func:`choose_resume_checkpoint`).
+    (see :func:`choose_resume_checkpoint`); a pointer naming a file
+    outside ``work_dir`` (a copied work dir) is ignored with a warning.
 
     Why a Runner method and not a hook's ``before_run``: ``Runner.train``
     calls ``before_run`` before ``load_or_resume``, so a hook could only
@@ -74,7 +75,9 @@ class CheckedRunner(CPULaunchRunner):
         if self._has_loaded:
             return None
         if self._resume and self._load_from is None:
-            path = choose_resume_checkpoint(self.work_dir, self.logger)
+            path = choose_resume_checkpoint(
+                self.work_dir, self.logger,
+                checkpoint_out_dirs(self.work_dir, self.hooks))
             if path is None:
                 return None  # nothing saved yet: start from scratch
             self.resume(path)
