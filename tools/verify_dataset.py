@@ -9,9 +9,11 @@ Checks the datasets of ``train_dataloader``, ``val_dataloader`` and
 ``test_dataloader`` (each distinct split once) in parallel: images decode,
 masks exist with the image's size and only class ids / the ignore index,
 every image has a label in ``cls_label_file`` (training images a
-non-empty one), and the split and label files are well formed
-(:mod:`mmseg_dupl.datasets.dataset_check`). Prints every problem kind with
-its count and examples; exits 1 when there is any problem.
+non-empty one) that holds every foreground class of its mask (where there
+is a mask), the split file lists each image once, and the split and label
+files are well formed (:mod:`mmseg_dupl.datasets.dataset_check`). Prints
+every problem kind with its count and examples; exits 1 when there is any
+problem.
 """
 import argparse
 import os

@@ -10,8 +10,11 @@ every problem is collected instead of stopping at the first:
   image's size and holds only class ids and the ignore index;
 - it has a label in the label file (``cls_label_file``), and a training
   image's label is not empty (unless ``allow_empty_labels``);
+- where the image has a mask, every foreground class of the mask is in
+  its image-level label (a label that drops a class trains the CAMs to
+  call that object background);
 - the split file and the label file themselves are readable and well
-  formed.
+  formed, and the split file lists each image once.
 """
 import os.path as osp
 from collections import Counter
@@ -22,6 +25,7 @@ from typing import Dict, Iterable, List, NamedTuple, Optional, Tuple
 import numpy as np
 
 from .cls_labels import load_cls_labels, read_mask
+from .split_file import duplicated_entries, read_split_lines
 from .transforms.load_checked_image import LoadCheckedImageFromFile
 
 
@@ -46,6 +50,7 @@ class SplitSpec:
         ignore_index (int): Ignored mask id.
         training (bool): Not ``test_mode`` and no ``allow_empty_labels``:
             images need a foreground class.
+        classes (tuple[str]): Class names, id order (for messages).
     """
     name: str
     split_file: str
@@ -57,6 +62,7 @@ class SplitSpec:
     num_classes: int
     ignore_index: int
     training: bool
+    classes: Tuple[str, ...] = ()
 
 
 def _under(root: Optional[str], path: Optional[str]) -> Optional[str]:
@@ -95,67 +101,120 @@ def split_spec(name: str, dataset_cfg: dict, dataset_cls) -> SplitSpec:
         num_classes=len(classes),
         ignore_index=dataset_cfg.get('ignore_index', 255),
         training=not dataset_cfg.get('test_mode', False)
-        and not dataset_cfg.get('allow_empty_labels', False))
+        and not dataset_cfg.get('allow_empty_labels', False),
+        classes=tuple(classes))
 
 
-def check_image_and_mask(
-        item: Tuple[str, Optional[str], int, int]) -> List[Problem]:
-    """Problems of one image and its mask (runs in a worker).
+class ImageItem(NamedTuple):
+    """What a worker checks of one image.
+
+    Attributes:
+        img_path (str): The image.
+        mask_path (str | None): Its mask, None for a split without masks.
+        label (np.ndarray | None): Its image-level label ``(C,)``, None
+            without a label file or when the image has no label.
+        spec (SplitSpec): The split (classes, ignore index, files).
+    """
+    img_path: str
+    mask_path: Optional[str]
+    label: Optional[np.ndarray]
+    spec: SplitSpec
+
+
+def check_image_and_mask(item: ImageItem) -> List[Problem]:
+    """Problems of one image, its mask and its label (runs in a worker).
 
     Args:
-        item (tuple): ``(img_path, mask_path or None, num_classes,
-            ignore_index)``.
+        item (ImageItem): The files and the label to check.
 
     Returns:
-        list[Problem]: Empty when both are fine.
+        list[Problem]: Empty when all are fine.
     """
-    img_path, mask_path, num_classes, ignore = item
+    spec = item.spec
     try:
-        shape = LoadCheckedImageFromFile()(dict(img_path=img_path))[
+        shape = LoadCheckedImageFromFile()(dict(img_path=item.img_path))[
             'ori_shape']
     except OSError as e:  # FileNotFoundError included
-        return [Problem('image unreadable', img_path, str(e))]
-    if mask_path is None:
+        return [Problem('image unreadable', item.img_path, str(e))]
+    if item.mask_path is None:
         return []
     try:
-        mask = read_mask(mask_path)
+        mask = read_mask(item.mask_path)
     except (OSError, ValueError) as e:
-        return [Problem('mask unreadable', mask_path, str(e))]
+        return [Problem('mask unreadable', item.mask_path, str(e))]
     problems = []
     if mask.shape != shape:
         problems.append(Problem(
-            'mask size differs from image', mask_path,
-            f'mask {mask.shape[0]}x{mask.shape[1]}, image {img_path} '
+            'mask size differs from image', item.mask_path,
+            f'mask {mask.shape[0]}x{mask.shape[1]}, image {item.img_path} '
             f'{shape[0]}x{shape[1]}'))
     ids = np.unique(mask)
-    bad = ids[(ids >= num_classes) & (ids != ignore)]
+    bad = ids[(ids >= spec.num_classes) & (ids != spec.ignore_index)]
     if bad.size:
         problems.append(Problem(
-            'mask ids outside the classes', mask_path,
-            f'ids {bad.tolist()} (valid: 0..{num_classes - 1}, ignore '
-            f'{ignore})'))
+            'mask ids outside the classes', item.mask_path,
+            f'ids {bad.tolist()} (valid: 0..{spec.num_classes - 1}, ignore '
+            f'{spec.ignore_index})'))
+    if item.label is not None:
+        problems += _label_misses_mask_classes(item, ids)
     return problems
 
 
+def _label_misses_mask_classes(item: ImageItem,
+                               ids: np.ndarray) -> List[Problem]:
+    """A foreground class of the mask that the image-level label lacks.
+
+    The reverse (a labelled class with no pixel) is not a problem: VOC's
+    labels come from the XML annotations, which also list objects the
+    mask leaves unlabelled (255).
+    """
+    spec = item.spec
+    fg = ids[(ids >= 1) & (ids < spec.num_classes)].astype(int)
+    missing = [c for c in fg.tolist() if not item.label[c - 1]]
+    if not missing:
+        return []
+    names = ', '.join(
+        f'{c} {spec.classes[c]}' if c < len(spec.classes) else str(c)
+        for c in missing)
+    return [Problem(
+        'mask class not in the image-level label', item.mask_path,
+        f'class {names} in the mask but not in the label of '
+        f'{osp.basename(item.img_path)} in {spec.label_file}')]
+
+
 def _read_split(spec: SplitSpec) -> Tuple[List[str], List[Problem]]:
+    """The names of the split file, and its problems (one per name listed
+    more than once)."""
     if not osp.isfile(spec.split_file):
         return [], [Problem('split file missing', spec.split_file, '')]
-    with open(spec.split_file) as f:
-        names = [ln.split()[0] for ln in f if ln.strip()]
-    if not names:
+    lines = read_split_lines(spec.split_file)
+    if not lines:
         return [], [Problem('split file empty', spec.split_file, '')]
-    return names, []
+    problems = [
+        Problem('split entry duplicated', spec.split_file,
+                f'{name} on lines {", ".join(map(str, numbers))}')
+        for name, numbers in duplicated_entries(lines).items()
+    ]
+    return [name for _, name in lines], problems
 
 
-def check_labels(spec: SplitSpec, names: List[str]) -> List[Problem]:
+def check_labels(
+        spec: SplitSpec,
+        names: List[str]) -> Tuple[Dict[str, np.ndarray], List[Problem]]:
     """Label-file problems: unreadable or malformed file, images without a
-    label, training images without a foreground class."""
+    label, training images without a foreground class.
+
+    Returns:
+        tuple: The labels of the file (empty without one or when it cannot
+        be read), and the problems.
+    """
     if spec.label_file is None:
-        return []
+        return {}, []
     try:
         labels = load_cls_labels(spec.label_file, spec.num_classes - 1)
     except (OSError, ValueError) as e:
-        return [Problem('label file malformed', spec.label_file, str(e))]
+        return {}, [Problem('label file malformed', spec.label_file,
+                            str(e))]
     problems = [Problem('image without a label', name,
                         f'not in {spec.label_file}')
                 for name in names if name not in labels]
@@ -164,7 +223,7 @@ def check_labels(spec: SplitSpec, names: List[str]) -> List[Problem]:
                              f'{spec.label_file} (allow_empty_labels)')
                      for name in names
                      if name in labels and not labels[name].any()]
-    return problems
+    return labels, problems
 
 
 def check_split(spec: SplitSpec, workers: int) -> Tuple[int, List[Problem]]:
@@ -178,11 +237,12 @@ def check_split(spec: SplitSpec, workers: int) -> Tuple[int, List[Problem]]:
         tuple: Number of images listed, and the problems.
     """
     names, problems = _read_split(spec)
-    problems += check_labels(spec, names)
-    items = [(osp.join(spec.img_dir, n + spec.img_suffix),
-              osp.join(spec.seg_dir, n + spec.seg_suffix)
-              if spec.seg_dir else None, spec.num_classes, spec.ignore_index)
-             for n in names]
+    labels, label_problems = check_labels(spec, names)
+    problems += label_problems
+    items = [ImageItem(osp.join(spec.img_dir, n + spec.img_suffix),
+                       osp.join(spec.seg_dir, n + spec.seg_suffix)
+                       if spec.seg_dir else None, labels.get(n), spec)
+             for n in dict.fromkeys(names)]  # a repeated name once
     with Pool(workers) as pool:
         for found in pool.imap_unordered(check_image_and_mask, items,
                                          chunksize=32):

@@ -1,14 +1,18 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """Pascal VOC for weakly supervised segmentation (image-level labels)."""
+import logging
 import os.path as osp
 from typing import Dict, List, Optional, Sequence
 
 import mmengine.fileio as fileio
 import numpy as np
+from mmengine.logging import print_log
 from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
 
 from .cls_labels import cls_labels_from_mask_files, load_cls_labels
+from .split_file import (describe_duplicates, duplicated_entries,
+                         read_split_lines)
 from mmseg_dupl.visualization.palette import voc_colormap
 
 _MAX_LISTED = 10  # how many offending names an error message lists
@@ -51,6 +55,8 @@ class VOCWSSSDataset(BaseSegDataset):
     split file, missing images (up to 10 listed), an image absent from the
     label file, a label vector of the wrong length, a mask with a class id
     outside the dataset, and a training image without any foreground class.
+    A split file that lists an image more than once is kept but warned
+    about, naming the split file and the repeated names.
 
     The class list of ``metainfo`` (default: the 21 VOC classes) is the id
     space of the masks and of the label vectors on disk; index 0 must be
@@ -198,11 +204,20 @@ class VOCWSSSDataset(BaseSegDataset):
             raise FileNotFoundError(
                 f'{type(self).__name__}: split file (ann_file) not found: '
                 f'{self.ann_file}')
-        with open(self.ann_file) as f:
-            names = [ln.split()[0] for ln in f if ln.strip()]
-        if not names:
+        lines = read_split_lines(self.ann_file)
+        if not lines:
             raise ValueError(f'split file {self.ann_file} lists no images')
-        return names
+        duplicates = duplicated_entries(lines)
+        if duplicates:
+            # kept (a deliberate oversampling is possible), but said: in
+            # validation each copy counts again in mIoU
+            print_log(
+                f'split file {self.ann_file} lists images more than once: '
+                f'{describe_duplicates(duplicates)}. Each copy is a sample '
+                '(drawn again in training, counted again in mIoU); remove '
+                'the repeats unless intended (tools/verify_dataset.py '
+                'lists them all).', 'current', logging.WARNING)
+        return [name for _, name in lines]
 
     def _check_images_exist(self, names: List[str], img_dir: str) -> None:
         """Fail at build time, not hours into training, on missing images."""

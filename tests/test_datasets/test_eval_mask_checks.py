@@ -1,12 +1,13 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """Val/test masks with ids outside the classes or another size than their
 image, and class counts that disagree, fail early and named (issue 11)."""
+import os
 import os.path as osp
 import shutil
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 from toy_runner import short_toy_options, toy_config
 
 from mmseg.registry import DATASETS, TRANSFORMS
@@ -113,3 +114,33 @@ def test_model_num_classes_disagreeing_names_both_keys(toy_data_root,
     assert 'model.num_classes=4' in text
     assert 'train_dataloader.dataset.metainfo.classes has 6' in text
     assert not osp.exists(tmp_path / 'iter_2.pth')
+
+
+def test_zero_byte_mask_named(toy_copy):
+    # the probe of issue 23 (tools/test.py): "PIL.UnidentifiedImageError:
+    # cannot identify image file <_io.BytesIO ...>", no file name
+    dataset = _val_dataset(toy_copy)
+    path = _first_mask(dataset)
+    open(path, 'wb').close()
+    with pytest.raises(OSError) as err:
+        dataset[0]
+    assert str(err.value).startswith(
+        f'cannot read segmentation mask {path} (0 bytes): '
+        'UnidentifiedImageError')
+    assert isinstance(err.value.__cause__, UnidentifiedImageError)
+
+
+def test_missing_and_undecodable_masks_named(toy_copy):
+    dataset = _val_dataset(toy_copy)
+    first, second = _first_mask(dataset), dataset.get_data_info(1)[
+        'seg_map_path']
+    os.remove(first)
+    with pytest.raises(FileNotFoundError,
+                       match=rf'segmentation mask not found: {first}'):
+        dataset[0]
+    with open(second, 'wb') as f:
+        f.write(b'\x89PNG\r\n\x1a\n truncated')
+    size = os.path.getsize(second)
+    with pytest.raises(OSError, match=rf'cannot read segmentation mask '
+                       rf'{second} \({size} bytes\)'):
+        dataset[1]

@@ -1,5 +1,8 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """Tests for VOCWSSSDataset on tiny VOC-shaped folders."""
+import logging
+from unittest import mock
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -178,6 +181,26 @@ def test_empty_split_file(voc_root, tmp_path):
     (tmp_path / 'empty.txt').write_text('\n\n')
     with pytest.raises(ValueError, match='empty.txt.*no images'):
         _build(voc_root, ann_file=str(tmp_path / 'empty.txt'))
+
+
+def test_duplicated_split_entries_are_warned_about(voc_root, tmp_path):
+    # the probe of issue 23: accepted without a word, and in val such an
+    # image counts twice in mIoU
+    split = tmp_path / 'dup.txt'
+    split.write_text('2007_000001\n2007_000002\n\n2007_000001\n'
+                     '2007_000003\n2007_000001\n')
+    module = 'mmseg_dupl.datasets.voc_wsss_dataset'
+    with mock.patch(f'{module}.print_log') as log:
+        ds = _build(voc_root, ann_file=str(split), test_mode=True)
+    assert len(ds) == 5  # kept: a deliberate oversampling is possible
+    message, = [c.args[0] for c in log.call_args_list]
+    assert str(split) in message
+    assert '2007_000001 (lines 1, 4, 6)' in message and '(1 names)' in message
+    assert '2007_000002' not in message
+    assert log.call_args.args[2] == logging.WARNING
+    with mock.patch(f'{module}.print_log') as log:
+        _build(voc_root, test_mode=True)
+    assert not log.called  # no duplicates, no warning
 
 
 def test_toy_dataset_with_metainfo_override(tmp_path):

@@ -31,9 +31,16 @@ def test_names_iteration_and_every_bad_term():
     assert 'loss=nan' in text and 's1.loss_cls' not in text
 
 
-def test_finite_losses_pass():
-    FiniteLossHook().after_train_iter(
-        _runner(0), 0, outputs=dict(loss=torch.tensor(1.), x=math.inf))
+def test_finite_losses_pass_and_only_losses_are_checked():
+    hook = FiniteLossHook()
+    # a non-loss entry (a ratio, a threshold) may be inf: not checked
+    outputs = dict(loss=torch.tensor(1.), x=math.inf)
+    hook.after_train_iter(_runner(0), 0, outputs=outputs)
+    # and the call does check (a hook that checked nothing passed the
+    # first call too): the same outputs with one inf loss term raise
+    outputs['s1.loss_seg'] = torch.tensor(math.inf)
+    with pytest.raises(FloatingPointError, match=r's1\.loss_seg=inf'):
+        hook.after_train_iter(_runner(0), 0, outputs=outputs)
 
 
 def test_runs_before_the_checkpoint_hook():

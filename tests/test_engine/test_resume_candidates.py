@@ -2,12 +2,15 @@
 """Which checkpoint --resume picks (CheckedRunner's choice)."""
 import logging
 import os
+import shutil
 
 import pytest
 import torch
+from mmengine.hooks import CheckpointHook
 
 from mmseg_dupl.engine.runners.resume_candidates import (
-    checkpoints_newest_first, choose_resume_checkpoint)
+    checkpoint_out_dirs, checkpoints_newest_first, choose_resume_checkpoint,
+    probe_checkpoint)
 from mmseg_dupl.utils.durable_io import write_text_durably
 
 LOGGER = logging.getLogger('test_resume_candidates')
@@ -65,3 +68,85 @@ def test_none_loads_raises_listing_each(tmp_path):
     with pytest.raises(RuntimeError) as err:
         choose_resume_checkpoint(str(tmp_path), LOGGER)
     assert a in str(err.value) and b in str(err.value)
+
+
+def test_copied_work_dir_resumes_from_its_own_checkpoints(tmp_path, caplog):
+    # the probe of issue 23: `cp -r` of a work dir keeps a pointer to the
+    # original's checkpoint; the original then trained on to iter_12, which
+    # the copy resumed from although it never held it
+    original, copy = tmp_path / 'run', tmp_path / 'run_copy'
+    original.mkdir()
+    _ckpt(original, 4)
+    write_text_durably(str(original / 'last_checkpoint'),
+                       _ckpt(original, 8))
+    shutil.copytree(original, copy)
+    _ckpt(original, 12)
+    with caplog.at_level(logging.INFO, logger=LOGGER.name):
+        chosen = choose_resume_checkpoint(str(copy), LOGGER)
+    assert chosen == str(copy / 'iter_8.pth')
+    warnings = [r.getMessage() for r in caplog.records
+                if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert str(original / 'iter_8.pth') in warnings[0]
+    assert 'outside the work dir' in warnings[0]
+    # the original itself is unaffected
+    assert choose_resume_checkpoint(str(original), LOGGER) == str(
+        original / 'iter_12.pth')
+
+
+def test_pointer_outside_and_nothing_inside_starts_from_scratch(tmp_path):
+    other, work_dir = tmp_path / 'other', tmp_path / 'work'
+    other.mkdir()
+    work_dir.mkdir()
+    write_text_durably(str(work_dir / 'last_checkpoint'), _ckpt(other, 8))
+    assert choose_resume_checkpoint(str(work_dir), LOGGER) is None
+
+
+def test_checkpoint_hook_out_dir_is_the_runs_own(tmp_path, caplog):
+    # CheckpointHook(out_dir=...) saves into out_dir/<work dir name> and
+    # writes the pointer in work_dir: not "outside"
+    work_dir, out_root = tmp_path / 'work', tmp_path / 'ckpts'
+    work_dir.mkdir()
+    (out_root / 'work').mkdir(parents=True)
+    hooks = [CheckpointHook(interval=2, out_dir=str(out_root))]
+    out_dirs = checkpoint_out_dirs(str(work_dir), hooks)
+    assert out_dirs == [str(out_root / 'work')]
+    write_text_durably(str(work_dir / 'last_checkpoint'),
+                       _ckpt(out_root / 'work', 6))
+    with caplog.at_level(logging.INFO, logger=LOGGER.name):
+        chosen = choose_resume_checkpoint(str(work_dir), LOGGER, out_dirs)
+    assert chosen == str(out_root / 'work' / 'iter_6.pth')
+    assert 'outside' not in caplog.text
+
+
+def test_older_non_zip_format_is_probed_without_mmap(tmp_path):
+    # torch.save(_use_new_zipfile_serialization=False): mmap=True refuses
+    # it ("mmap can only be used with ..."); it was called unloadable
+    legacy = str(tmp_path / 'iter_8.pth')
+    torch.save(dict(meta=dict(iter=8), state_dict=dict(w=torch.ones(2))),
+               legacy, _use_new_zipfile_serialization=False)
+    with pytest.raises(RuntimeError, match='mmap can only be used'):
+        torch.load(legacy, mmap=True, weights_only=True)
+    _ckpt(tmp_path, 4)  # older, zip format
+    assert probe_checkpoint(legacy) is None
+    assert choose_resume_checkpoint(str(tmp_path), LOGGER) == legacy
+
+
+class _NotAllowed:
+    """A global torch's safe unpickler does not allow."""
+
+
+def test_non_zip_probe_keeps_safe_loading(tmp_path):
+    path = str(tmp_path / 'iter_2.pth')
+    torch.save(dict(meta=dict(iter=2), payload=_NotAllowed()), path,
+               _use_new_zipfile_serialization=False)
+    reason = probe_checkpoint(path)
+    assert reason is not None and 'non-zip format' in reason
+    assert '_NotAllowed' in reason  # refused by weights_only
+
+
+def test_garbage_file_reason_is_not_the_mmap_message(tmp_path):
+    path = tmp_path / 'iter_2.pth'
+    path.write_bytes(b'not a checkpoint at all')
+    reason = probe_checkpoint(str(path))
+    assert reason is not None and 'mmap' not in reason

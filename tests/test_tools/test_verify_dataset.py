@@ -84,3 +84,49 @@ def test_malformed_label_file(toy_data_root, tmp_path, capsys):
         f.write(b'not a numpy file')
     assert verify_dataset.main([TOY_CONFIG] + _options(root)) == 1
     assert 'label file malformed: 1' in capsys.readouterr().out
+
+
+def test_labels_dropping_a_mask_class_and_duplicated_entries(
+        toy_data_root, tmp_path, capsys):
+    # the probes of issue 23: image-level labels that drop a class the
+    # mask has (181 images) gave 0 problems, and a split list naming a
+    # file twice was accepted
+    root = str(tmp_path / 'toy')
+    shutil.copytree(toy_data_root, root)
+    label_file = osp.join(root, 'cls_labels_onehot.npy')
+    labels = np.load(label_file, allow_pickle=True).item()
+    train = _names(root, 'train.txt')
+    dropped = {}  # 3 images with two classes: drop the larger id
+    for name in train:
+        mask = np.array(Image.open(
+            osp.join(root, 'SegmentationClass', f'{name}.png')))
+        fg = [int(i) for i in np.unique(mask) if 0 < i < 255]
+        if len(fg) >= 2 and len(dropped) < 3:
+            labels[name][fg[-1] - 1] = 0
+            dropped[name] = fg[-1]
+    assert len(dropped) == 3
+    # a label with an extra class is not a problem (VOC's XML labels list
+    # objects the masks leave unlabelled)
+    extra = next(n for n in train if n not in dropped)
+    labels[extra][:] = 1
+    np.save(label_file, labels)
+    split = osp.join(root, 'ImageSets', 'Segmentation', 'val.txt')
+    val = _names(root, 'val.txt')
+    with open(split, 'a') as f:
+        f.write(f'{val[5]}\n{val[0]}\n{val[5]}\n')
+    assert verify_dataset.main([TOY_CONFIG] + _options(root)) == 1
+    out = capsys.readouterr().out
+    assert '  mask class not in the image-level label: 3' in out
+    classes = ('background', 'aeroplane', 'bicycle', 'bird', 'boat',
+               'bottle')
+    for name, cls in dropped.items():
+        line, = [ln for ln in out.splitlines() if f'{name}.png' in ln]
+        assert f'class {cls} {classes[cls]} in the mask' in line
+        assert f'label of {name}.jpg in {label_file}' in line
+    assert extra not in out
+    assert '  split entry duplicated: 2' in out
+    assert f'{split}: {val[5]} on lines 6, 13, 15' in out
+    assert f'{split}: {val[0]} on lines 1, 14' in out
+    # each image is checked once; the count is that of the entries
+    assert 'val_dataloader' in out and '15 images' in out
+    assert ': 5 problems' in out

@@ -1,5 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """mmseg's LoadAnnotations with a check of the mask's ids and size."""
+import os.path as osp
 from typing import Optional
 
 import numpy as np
@@ -14,7 +15,12 @@ class LoadCheckedAnnotations(LoadAnnotations):
     mmseg's ``IoUMetric`` silently drops pixels whose id is not a class
     (a val mask holding id 99 just changes mIoU), and a mask of another
     size than its image fails deep in the metric with an ``IndexError``
-    that names no file. Here both raise ``ValueError`` naming the mask:
+    that names no file. A mask that cannot be read (missing, empty,
+    undecodable) fails in the decoder with, e.g.,
+    ``PIL.UnidentifiedImageError: cannot identify image file
+    <_io.BytesIO ...>``. Here a mask that cannot be read raises
+    ``OSError`` (``FileNotFoundError`` when missing) naming it, and the
+    checks below raise ``ValueError`` naming it:
 
     - every id must be a class index (``0 .. num_classes - 1``) or
       ``ignore_index``;
@@ -45,7 +51,7 @@ class LoadCheckedAnnotations(LoadAnnotations):
 
     def _load_seg_map(self, results: dict) -> None:
         """Load the mask (mmseg), then check its size and ids."""
-        super()._load_seg_map(results)
+        self._read_seg_map(results)
         mask, path = results['gt_seg_map'], results['seg_map_path']
         shape = results.get('ori_shape')
         if shape is not None and tuple(mask.shape[:2]) != tuple(shape[:2]):
@@ -68,6 +74,22 @@ class LoadCheckedAnnotations(LoadAnnotations):
                 f'segmentation mask {path}: class ids {bad.tolist()} are '
                 f'outside the dataset (0..{num_classes - 1} and ignore '
                 f'{ignore}; {int(counts.sum())} pixels)')
+
+    def _read_seg_map(self, results: dict) -> None:
+        """mmseg's ``_load_seg_map``; a file it cannot read is named."""
+        path = results['seg_map_path']
+        try:
+            super()._load_seg_map(results)
+        except AssertionError:  # mmseg's reduce_zero_label consistency
+            raise
+        except FileNotFoundError as e:
+            raise FileNotFoundError(
+                f'segmentation mask not found: {path} ({e})') from e
+        except Exception as e:  # each decoder raises its own types
+            size = f' ({osp.getsize(path)} bytes)' if osp.isfile(
+                str(path)) else ''
+            raise OSError(f'cannot read segmentation mask {path}{size}: '
+                          f'{type(e).__name__}: {e}') from e
 
     def __repr__(self) -> str:
         return (f'{super().__repr__()[:-1]}, num_classes={self.num_classes}, '

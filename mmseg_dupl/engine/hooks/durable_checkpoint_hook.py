@@ -40,6 +40,10 @@ class DurableCheckpointHook(CheckpointHook):
     one). ``keep_ckpt_ids`` stored in the new checkpoint already list the
     kept steps after step 4, as in mmengine.
 
+    A failure in steps 1-2 (a full disk) deletes ``<name>.tmp`` and raises
+    an ``OSError`` naming it and the free space; the previous checkpoint
+    and the pointer stay as they were.
+
     Before step 1 the model's floating-point tensors are checked: a model
     with NaN/inf weights raises, naming them, instead of being saved.
 
@@ -76,19 +80,23 @@ class DurableCheckpointHook(CheckpointHook):
         self.last_ckpt = self.file_backend.join_path(self.out_dir, filename)
         runner.message_hub.update_info('last_ckpt', self.last_ckpt)
         tmp_name = filename + durable_io.TMP_SUFFIX
-        runner.save_checkpoint(
-            self.out_dir,
-            tmp_name,
-            self.file_client_args,
-            save_optimizer=self.save_optimizer,
-            save_param_scheduler=self.save_param_scheduler,
-            meta=meta,
-            by_epoch=self.by_epoch,
-            backend_args=self.backend_args,
-            **self.args)
+        # a failed write (disk full) deletes the partial file and names it
+        with durable_io.removed_on_failure(
+                osp.join(self.out_dir, tmp_name), self.last_ckpt):
+            runner.save_checkpoint(
+                self.out_dir,
+                tmp_name,
+                self.file_client_args,
+                save_optimizer=self.save_optimizer,
+                save_param_scheduler=self.save_param_scheduler,
+                meta=meta,
+                by_epoch=self.by_epoch,
+                backend_args=self.backend_args,
+                **self.args)
+            if is_main_process():
+                durable_io.commit_file(
+                    osp.join(self.out_dir, tmp_name), self.last_ckpt)
         if is_main_process():
-            durable_io.commit_file(
-                osp.join(self.out_dir, tmp_name), self.last_ckpt)
             durable_io.write_text_durably(
                 osp.join(runner.work_dir, POINTER_NAME), self.last_ckpt)
             for old in dropped:

@@ -4,14 +4,17 @@ import re
 from collections import OrderedDict
 from typing import Callable, Union
 
+from mmengine.optim import OptimWrapper, OptimWrapperDict
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint
 from mmseg.registry import RUNNERS
 
+from mmseg_dupl.engine.optimizers.learning_rate_check import \
+    check_learning_rates
 from mmseg_dupl.utils.checked_load import check_load_report, load_into
 from .cpu_launch_runner import CPULaunchRunner
-from .resume_candidates import choose_resume_checkpoint
+from .resume_candidates import checkpoint_out_dirs, choose_resume_checkpoint
 
 
 @RUNNERS.register_module()
@@ -28,7 +31,8 @@ class CheckedRunner(CPULaunchRunner):
     file, or a truncated newest checkpoint, although older checkpoints
     load. :meth:`load_or_resume` instead resumes from the newest
     checkpoint of ``work_dir`` that loads, and logs which one and why
-    (see :func:`choose_resume_checkpoint`).
+    (see :func:`choose_resume_checkpoint`); a pointer naming a file
+    outside ``work_dir`` (a copied work dir) is ignored with a warning.
 
     Why a Runner method and not a hook's ``before_run``: ``Runner.train``
     calls ``before_run`` before ``load_or_resume``, so a hook could only
@@ -43,7 +47,22 @@ class CheckedRunner(CPULaunchRunner):
     ``allow_partial_load=True`` (``tools/test.py --allow-partial-load``);
     the tensors loaded per part (``student1``, ``student2``, ...) are
     logged.
+
+    Optimizer: a parameter group with a negative learning rate (e.g. a
+    negative ``paramwise_cfg.custom_keys`` ``lr_mult``) is refused when
+    the optimizer is built, naming the entry.
     """
+
+    def build_optim_wrapper(self, optim_wrapper: Union[dict, OptimWrapper]
+                            ) -> Union[OptimWrapper, OptimWrapperDict]:
+        """mmengine's ``build_optim_wrapper``, then refuse a parameter
+        group with a negative learning rate (:func:`check_learning_rates`
+        names the ``paramwise_cfg.custom_keys`` entry)."""
+        paramwise_cfg = optim_wrapper.get('paramwise_cfg') if isinstance(
+            optim_wrapper, dict) else None
+        built = super().build_optim_wrapper(optim_wrapper)
+        check_learning_rates(built, self.model, paramwise_cfg)
+        return built
 
     @property
     def allow_partial_load(self) -> bool:
@@ -56,7 +75,9 @@ class CheckedRunner(CPULaunchRunner):
         if self._has_loaded:
             return None
         if self._resume and self._load_from is None:
-            path = choose_resume_checkpoint(self.work_dir, self.logger)
+            path = choose_resume_checkpoint(
+                self.work_dir, self.logger,
+                checkpoint_out_dirs(self.work_dir, self.hooks))
             if path is None:
                 return None  # nothing saved yet: start from scratch
             self.resume(path)

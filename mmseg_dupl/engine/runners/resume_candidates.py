@@ -5,13 +5,16 @@ import math
 import os
 import os.path as osp
 import re
-from typing import List, Optional, Tuple
+from typing import Iterable, List, Optional, Sequence, Tuple
 
 import torch
+from mmengine.hooks import CheckpointHook
 
 #: Checkpoint names mmengine's CheckpointHook writes by default.
 _CHECKPOINT_NAME = re.compile(r'^(?:iter|epoch)_(\d+)\.pth$')
 POINTER_NAME = 'last_checkpoint'
+#: torch's refusal to memory-map a checkpoint in the older non-zip format.
+_LEGACY_FORMAT = re.compile(r'mmap can only be used with files saved with')
 
 
 def checkpoints_newest_first(folder: str) -> List[str]:
@@ -51,10 +54,22 @@ def probe_checkpoint(path: str) -> Optional[str]:
 
     ``torch.load`` with ``mmap=True`` unpickles the whole structure (a
     truncated or corrupt archive fails) without reading the tensor data
-    into memory.
+    into memory. A checkpoint in torch's older non-zip format (written
+    with ``_use_new_zipfile_serialization=False``, or by torch < 1.6)
+    cannot be memory-mapped, and torch says so (``mmap can only be used
+    with files saved with ...``): it is read again without mmap, as
+    mmengine's loader (``--resume``, ``tools/test.py``) reads it. Both
+    reads keep torch's safe unpickler (``weights_only=True``).
     """
     try:
-        checkpoint = torch.load(path, map_location='cpu', mmap=True)
+        checkpoint = _safe_load(path, mmap=True)
+    except RuntimeError as e:
+        if not _LEGACY_FORMAT.search(str(e)):
+            return f'{type(e).__name__}: {e}'.strip()
+        try:
+            checkpoint = _safe_load(path, mmap=False)
+        except Exception as e:  # torch raises several types
+            return f'{type(e).__name__} (non-zip format): {e}'.strip()
     except Exception as e:  # torch raises several types for bad files
         return f'{type(e).__name__}: {e}'.strip()
     if not isinstance(checkpoint, dict) or 'meta' not in checkpoint:
@@ -62,20 +77,54 @@ def probe_checkpoint(path: str) -> Optional[str]:
     return None
 
 
+def _safe_load(path: str, mmap: bool):
+    """``torch.load`` on the CPU with the safe unpickler."""
+    return torch.load(path, map_location='cpu', mmap=mmap, weights_only=True)
+
+
+def checkpoint_out_dirs(work_dir: str, hooks: Iterable) -> List[str]:
+    """Folders a ``CheckpointHook`` with ``out_dir`` saves into.
+
+    mmengine's hook saves into ``out_dir/<basename of work_dir>`` (set in
+    its ``before_train``, after the resume) and writes the pointer in
+    ``work_dir``; those folders are the run's own as much as ``work_dir``.
+
+    Args:
+        work_dir (str): The run's folder.
+        hooks (Iterable): The runner's hooks.
+
+    Returns:
+        list[str]: One folder per checkpoint hook with a local ``out_dir``.
+    """
+    basename = osp.basename(work_dir.rstrip(osp.sep))
+    return [osp.join(hook.out_dir, basename) for hook in hooks
+            if isinstance(hook, CheckpointHook)
+            and isinstance(getattr(hook, 'out_dir', None), str)
+            and '://' not in hook.out_dir]
+
+
 def choose_resume_checkpoint(work_dir: str,
-                             logger: logging.Logger) -> Optional[str]:
+                             logger: logging.Logger,
+                             out_dirs: Sequence[str] = ()) -> Optional[str]:
     """The newest checkpoint of ``work_dir`` that loads.
 
-    Candidates are the pointer's target and every ``iter_N.pth`` /
-    ``epoch_N.pth`` in ``work_dir`` and in the target's folder, tried from
-    the highest N down. A checkpoint newer than the pointer's target is a
-    complete one (``DurableCheckpointHook`` renames a checkpoint into
-    place only once it is on disk) whose pointer update was interrupted.
+    Candidates are every ``iter_N.pth`` / ``epoch_N.pth`` in ``work_dir``
+    (and ``out_dirs``) and the pointer's target, tried from the highest N
+    down. A checkpoint newer than the pointer's target is a complete one
+    (``DurableCheckpointHook`` renames a checkpoint into place only once it
+    is on disk) whose pointer update was interrupted.
+
+    Only the run's own folders are scanned: a pointer naming a file
+    elsewhere (a work dir copied with ``cp -r``, whose pointer still names
+    the original run's checkpoint) is ignored with a warning, so that a
+    copy never resumes from checkpoints it does not hold.
 
     Args:
         work_dir (str): The run's folder.
         logger (logging.Logger): Where the choice and the skipped files
             are logged.
+        out_dirs (Sequence[str]): Other folders the run saves into
+            (:func:`checkpoint_out_dirs`). Defaults to none.
 
     Returns:
         str | None: The checkpoint; None when there is none at all.
@@ -85,8 +134,15 @@ def choose_resume_checkpoint(work_dir: str,
             listed), so that a damaged run is not silently restarted from
             scratch.
     """
+    folders = [work_dir, *out_dirs]
     target, pointer_note = read_pointer(work_dir)
-    folders = [work_dir] + ([osp.dirname(target)] if target else [])
+    if target and not _inside(target, folders):
+        logger.warning(
+            f'--resume: {pointer_note}, which is outside the work dir '
+            f'{work_dir}: ignored (a copied work dir resumes from its own '
+            'checkpoints, not from those of the run it was copied from).')
+        pointer_note += ' (outside the work dir: ignored)'
+        target = None
     candidates = []
     for folder in folders:
         for path in checkpoints_newest_first(folder):
@@ -113,6 +169,13 @@ def choose_resume_checkpoint(work_dir: str,
         logger.warning(f'--resume: cannot load {path} ({reason})')
     raise RuntimeError(f'--resume: no checkpoint in {work_dir} loads ('
                        f'{pointer_note}):\n  ' + '\n  '.join(skipped))
+
+
+def _inside(path: str, folders: Sequence[str]) -> bool:
+    """Whether ``path`` lies directly in one of ``folders`` (links and
+    relative paths resolved)."""
+    parent = osp.realpath(osp.dirname(osp.abspath(path)))
+    return any(parent == osp.realpath(folder) for folder in folders)
 
 
 def _step_of(path: str) -> float:
