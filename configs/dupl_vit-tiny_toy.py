@@ -1,10 +1,7 @@
 # DuPL on the toy dataset with a small ViT from the pretrained toy backbone:
-# the CPU demo and the test-suite config. Same algorithm and phases as the VOC
-# config, scaled down (short phases, a 4-layer 128-d ViT, whole images at
-# 128x128). The 128-d width: a 64-d backbone (dupl_vit-tiny-narrow_toy.py)
-# lost 5.9 +- 2.8 points of seg mIoU, both pretrained on 96 px mosaics
-# (benchmarks/RESULTS.md, "What the toy recipe is made of"), for about 1.2x
-# less time.
+# the CPU demo and the test-suite config. The VOC algorithm scaled down:
+# short phases, a 4-layer 128-d ViT, whole images at 128x128 (each choice is
+# measured in benchmarks/RESULTS.md, "What the toy recipe is made of").
 _base_ = [
     '_base_/models/dupl_vit-b16.py',
     '_base_/datasets/toy_voc_wsss_128x128.py',
@@ -14,11 +11,8 @@ _base_ = [
 num_classes = 5
 embed_dims = 128
 max_iters = 300
-# Committed; `python tools/pretrain_toy_backbone.py --force` rebuilds it and
-# `--check` compares a rebuild with it byte for byte. Pretrained on 128 px
-# mosaics of 64 px scenes: weights pretrained on 96 px mosaics (48 px scenes,
-# the objects at a third of their size here) cost DuPL 5.2 +- 0.6 points of
-# seg mIoU (benchmarks/RESULTS.md, "What the toy recipe is made of").
+# Committed weights, pretrained on 128 px mosaics of 64 px scenes;
+# `python tools/pretrain_toy_backbone.py --check` rebuilds and compares them.
 pretrained = '{{ fileDirname }}/../checkpoints/toy_vit_cls.pth'
 model = dict(
     num_classes=num_classes,
@@ -54,21 +48,14 @@ model = dict(
     pseudo_labeler=dict(
         # GMM fits need more than 300 fit pixels (VOC 1000 at 448 px).
         gmm=dict(min_pixels=300),
-        # PAR on the 128 px image itself, 8x the 16-token grid, as VOC's
-        # down_scale 2 runs it on 224 px, 8x its 28-token grid; at 2 the
-        # toy's 24 px dilation spans 38 % of the image and thin parts wash
-        # out (benchmarks/RESULTS.md, "What the toy recipe is made of").
+        # PAR on the 128 px image itself (8x the token grid, as VOC's
+        # down_scale=2 on 224 px); measured in benchmarks/RESULTS.md.
         down_scale=1),
     test_cfg=dict(student='s1'))
-# A pretrained backbone and new classifiers. The backbone at 1e-5 (x0.1)
-# keeps the pretrained tokens local: at 1e-4 its CAMs drift to the context
-# (measured, dataset 0, seed 0, the 64-d backbone and VOC-style crops: CAM
-# mIoU 47.9 at 1e-4, 52.6 at 1e-5; 600 iterations at 1e-4: 33.0; this
-# recipe with PAR at half resolution: seg s1 51.4 at 1e-4 with bicycle at
-# 8 IoU, 53.7 at 3e-5, 54.8 at 1e-5, although the fully supervised
-# reference gains from 1e-4: 64.7 vs 60.1), while the classifiers (1e-2,
-# x100) and the decoder (1e-3, x10) must learn within a few hundred
-# iterations (VOC's 20k iterations use x10 for both).
+# The pretrained backbone at 1e-5 (x0.1) keeps its tokens local (at 1e-4
+# the CAMs drift to the context); the new classifiers (x100) and decoder
+# (x10) must learn within a few hundred iterations. Measurements:
+# benchmarks/RESULTS.md, "Recipe history".
 optim_wrapper = dict(
     optimizer=dict(lr=1e-4),
     paramwise_cfg=dict(

@@ -112,7 +112,7 @@ class StrongAug(BaseTransform):
     supervised pipeline the sample shrinks and every image is mirrored. For
     that use, set ``flip_prob=0.5`` (random flip) and ``scale=None`` (no
     rescale), or put ``StrongAug`` before ``RandomCrop``; see
-    ``configs/examples/segformer_mit-b0_strongaug_toy.py``.
+    ``configs/examples/deeplabv3plus_r50-d8_strongaug_ade20k-512x512.py``.
 
     On the weak view's uint8 pixels (algorithm.md §15.4):
 
