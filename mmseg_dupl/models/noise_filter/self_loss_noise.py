@@ -29,8 +29,9 @@ def self_loss_noise_fits(seg_logits: Sequence[Tensor],
         labels (Sequence[Tensor]): Per producer, (B, H, W).
         ignore_index (int): Ignored label. Defaults to 255.
         gmm_cfg (dict, optional): ``gmm_noise_fit`` arguments
-            (``min_loss``, ``min_pixels``, ``min_mean_gap``, ``gamma``);
-            defaults to :data:`DEFAULT_GMM_CFG`.
+            (``min_loss``, ``min_pixels``, ``min_mean_gap``, ``gamma``;
+            also ``init``, the fit's start); defaults to
+            :data:`DEFAULT_GMM_CFG`.
 
     Returns:
         list[GMMNoiseFit]: One per producer; its ``noisy`` is bool
