@@ -120,6 +120,18 @@ def _on_arrays(fn: Callable[..., Any], *args: Any) -> Tensor:
     return torch.from_numpy(np.asarray(fn(*arrays)))
 
 
+def _count(mask: Tensor) -> Tensor:
+    """int64 count of the True entries of each row of a bool (N, P).
+
+    numpy's ``count_nonzero`` for CPU tensors: several times faster there
+    than torch's bool sum.
+    """
+    if mask.device.type == 'cpu':
+        return torch.from_numpy(
+            np.count_nonzero(mask.numpy(), axis=1).astype(np.int64))
+    return mask.sum(dim=1)
+
+
 def _foreground_mask(label: ArrayLike, x: ArrayLike,
                      ignore_index: int) -> ArrayLike:
     """Labels that are neither background (0) nor ``ignore_index``, with a
@@ -290,11 +302,11 @@ def gmm_noise_fit(losses: Tensor,
         foreground = _on_arrays(_foreground_mask, labels.flatten(1), x,
                                 ignore_index)
         fit_on = _on_arrays(_fit_mask, x, foreground, x.new_tensor(min_loss))
-        counts = fit_on.sum(dim=1, dtype=torch.int32)
+        counts = _count(fit_on).int()
         fitted = counts > min_pixels
         gap = x.new_full(counts.shape, math.nan)
         accepted = torch.zeros_like(fitted)
-        fg_count = foreground.sum(dim=1)
+        fg_count = _count(foreground)
         if not bool(fitted.any()):
             return GMMNoiseFit(
                 torch.zeros_like(foreground).view(labels.shape), fg_count,

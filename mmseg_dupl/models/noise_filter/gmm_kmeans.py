@@ -28,7 +28,8 @@ candidates, centres, stopping) runs on the host in the dtype's numpy
 arithmetic; every per-value pass runs batched over the packed rows on
 their device, with one host round trip of a few numbers per row and Lloyd
 iteration. The sums whose float32 rounding sklearn's result depends on
-are in ``gmm_kmeans_sums.py`` (bit-exact on CPU tensors). sklearn adds the
+are in ``gmm_kmeans_sums.py`` (bit-exact on CPU tensors; on other devices
+the cumulative sum is too, the others are float64 sums). sklearn adds the
 Lloyd cluster sums in float32 on its OpenMP threads (their number changes
 the rounding); here they are float32 chunk sums added in float64.
 """
@@ -123,9 +124,10 @@ def kmeans_plusplus(centred: Tensor, valid: Tensor, row: Tensor,
 
     x64 = centred.double()
     squares = x64 * x64
+    padding = ~valid
     first = values_at(first_centre_index(counts)[:, None])[:, 0]
     dist = _squared_distances(x64, squares, to_chunks(first)[:, None],
-                              dtype).mul_(valid)
+                              dtype).masked_fill_(padding, 0)
     pot = potentials(dist[None], row, rows, spans)[:, 0]
     draws = pot.astype(np.float64)[:, None] * KMEANS_DRAWS[None, 1:]
     found = search_cumsum(dist, valid, row, counts, draws, spans)
@@ -135,7 +137,7 @@ def kmeans_plusplus(centred: Tensor, valid: Tensor, row: Tensor,
             dist,
             _squared_distances(x64, squares, to_chunks(c)[:, None], dtype))
         for c in candidates.T
-    ]).mul_(valid)
+    ]).masked_fill_(padding, 0)
     best = potentials(closest, row, rows, spans).argmin(1)
     second = candidates[np.arange(rows), best]
     return np.stack([first, second], 1)
@@ -293,8 +295,10 @@ def lloyd_labels(centred: Tensor, valid: Tensor, row: Tensor,
         Tensor: Bool (C, W), True where the final label is 1.
     """
     rows, dtype = len(counts), centres.dtype
-    total = row_sums(centred.double().sum(1), row, rows).cpu().numpy()
-    padding = row_sums(valid.logical_not().sum(1), row, rows).cpu().numpy()
+    total = row_sums(torch.sum(centred, 1, dtype=torch.float64), row,
+                     rows).cpu().numpy()
+    width = centred.shape[1]
+    padding = (counts + width - 1) // width * width - counts
     centres = centres.copy()
     active = np.ones(rows, bool)
     members = np.arange(rows)
@@ -332,7 +336,7 @@ def kmeans_labels(values: Tensor,
                   valid: Tensor,
                   row: Tensor,
                   counts: Tensor,
-                  exact: Optional[bool] = None) -> Tensor:
+                  numpy_sums: Optional[bool] = None) -> Tensor:
     """``KMeans(n_clusters=2, n_init=1, random_state=0).fit(x).labels_`` of
     every packed row, as GaussianMixture's start calls it.
 
@@ -342,25 +346,26 @@ def kmeans_labels(values: Tensor,
         valid (Tensor): Bool (C, W).
         row (Tensor): Row of each chunk, (C, ).
         counts (Tensor): Values per row, (R, ), all > 0.
-        exact (bool, optional): numpy's own order-dependent sums
-            (bit-exact, CPU tensors only) or float64 ones. Defaults to
-            numpy's on the CPU.
+        numpy_sums (bool, optional): Make the order-dependent sums with
+            numpy's own calls (CPU tensors only; bit-exact) or on the
+            device (``gmm_kmeans_sums.py``). Defaults to numpy's on the
+            CPU.
 
     Returns:
         Tensor: Bool (C, W), True where the label is 1.
     """
     on_cpu = values.device.type == 'cpu'
-    if exact and not on_cpu:
-        raise ValueError('kmeans_labels: exact=True needs CPU tensors, got '
-                         f'{values.device}')
+    if numpy_sums and not on_cpu:
+        raise ValueError('kmeans_labels: numpy_sums=True needs CPU tensors, '
+                         f'got {values.device}')
     counts = counts.cpu().numpy().astype(np.int64)
     spans = None
-    if on_cpu and exact is not False:
+    if on_cpu and numpy_sums is not False:
         spans = list(zip(row_starts(counts, values.shape[1]).tolist(),
                          counts.tolist()))
     mean, tol = mean_and_tolerance(values, valid, row, counts, KMEANS_TOL,
                                    spans)
     shift = torch.from_numpy(mean).to(values.device)[row, None]
-    centred = (values - shift).mul_(valid)
+    centred = (values - shift).masked_fill_(~valid, 0)
     centres = kmeans_plusplus(centred, valid, row, counts, spans)
     return lloyd_labels(centred, valid, row, counts, centres, tol)
