@@ -4,13 +4,19 @@
 Not product code: the tests check it against sklearn parameter by parameter
 and check the package's fast ``gmm_noise_mask`` against it;
 ``benchmarks/bench_gmm.py`` times it. Every row of an ``(N, P)`` tensor is
-an independent 1-D problem: sorted two-means from the row's min and max,
-then sklearn's EM (see ``mmseg_dupl/models/utils/gmm.py``).
+an independent 1-D problem: sklearn's own ``KMeans`` start (``init=
+'kmeans'``, what ``GaussianMixture`` runs) or the sorted two-means from the
+row's min and max (``init='two_means'``), then sklearn's EM in float64 (see
+``mmseg_dupl/models/noise_filter/gmm.py``).
 """
 import math
+import warnings
 from typing import Tuple
 
+import numpy as np
 import torch
+from sklearn.cluster import KMeans
+from sklearn.exceptions import ConvergenceWarning
 from torch import Tensor
 
 from mmseg_dupl.models.noise_filter.gmm_em import MASS_EPS
@@ -77,6 +83,35 @@ def two_means_split(x: Tensor, valid: Tensor, max_iter: int = 300) -> Tensor:
     return valid & (n >= 2) & (x64 > (low + high) / 2)
 
 
+def kmeans_split(x: Tensor, valid: Tensor) -> Tensor:
+    """GaussianMixture's start, by sklearn itself: the labels of
+    ``KMeans(n_clusters=2, n_init=1, random_state=0)`` fitted on each row's
+    valid entries (in row order, in x's dtype: float32 stays float32).
+
+    Args:
+        x (Tensor): Values, shape (N, P).
+        valid (Tensor): Bool mask of the entries to cluster, shape (N, P).
+
+    Returns:
+        Tensor: Bool (N, P), True for the valid entries with label 1. Rows
+        with fewer than two valid entries (sklearn refuses them) get none.
+    """
+    _check_rows(x, valid)
+    upper = torch.zeros_like(valid)
+    for i in range(x.shape[0]):
+        values = x[i][valid[i]].cpu().numpy()
+        if values.size < 2:
+            continue
+        with warnings.catch_warnings():
+            # 'fewer distinct clusters than n_clusters' on constant rows
+            warnings.simplefilter('ignore', ConvergenceWarning)
+            labels = KMeans(
+                n_clusters=2, n_init=1,
+                random_state=0).fit(values[:, None]).labels_
+        upper[i, valid[i]] = torch.from_numpy(labels == 1).to(valid.device)
+    return upper
+
+
 def _m_step(x: Tensor, resp: Tensor,
             reg_covar: float) -> Tuple[Tensor, Tensor, Tensor]:
     """sklearn's ``_estimate_gaussian_parameters`` for 1-D full covariance.
@@ -108,21 +143,27 @@ def _weighted_log_prob(x: Tensor, means: Tensor, variances: Tensor,
 
 def init_gmm_params(x: Tensor,
                     valid: Tensor,
-                    reg_covar: float = 5e-4) -> Tuple[Tensor, Tensor, Tensor]:
-    """Initial parameters from the two-means split (sklearn ``_initialize``).
+                    reg_covar: float = 5e-4,
+                    init: str = 'kmeans') -> Tuple[Tensor, Tensor, Tensor]:
+    """Initial parameters from a hard split (sklearn ``_initialize``).
 
     Args:
         x (Tensor): Values, shape (N, P).
         valid (Tensor): Bool mask of the entries to fit, shape (N, P).
         reg_covar (float): Added to the variances. Defaults to 5e-4.
+        init (str): ``'kmeans'`` (``kmeans_split``, sklearn's) or
+            ``'two_means'`` (``two_means_split``). Defaults to
+            ``'kmeans'``.
 
     Returns:
         tuple[Tensor]: float64 ``means``, ``variances``, ``weights``, each
-        (N, 2), component 0 = lower cluster.
+        (N, 2), component k = cluster (label) k; for ``'two_means'``
+        component 0 is the lower cluster.
     """
     _check_rows(x, valid)
     mask = valid.double()
-    upper = two_means_split(x, valid).double()
+    split = kmeans_split if init == 'kmeans' else two_means_split
+    upper = split(x, valid).double()
     resp = torch.stack([mask - upper, upper], dim=2)
     nk, means, variances = _m_step(x.double(), resp, reg_covar)
     # sklearn divides by the sample count here, by sum(nk) in the M-step.
@@ -189,7 +230,8 @@ def fit_gmm_1d(x: Tensor,
                valid: Tensor,
                max_iter: int = 10,
                tol: float = 1e-2,
-               reg_covar: float = 5e-4) -> Tuple[Tensor, Tensor, Tensor]:
+               reg_covar: float = 5e-4,
+               init: str = 'kmeans') -> Tuple[Tensor, Tensor, Tensor]:
     """Fit N independent 1-D two-component GMMs on the valid entries.
 
     Mimics ``GaussianMixture(n_components=2, covariance_type='full',
@@ -205,12 +247,14 @@ def fit_gmm_1d(x: Tensor,
         tol (float): Convergence threshold on the change of the mean
             log-likelihood. Defaults to 1e-2.
         reg_covar (float): Added to the variances. Defaults to 5e-4.
+        init (str): The start (see ``init_gmm_params``). Defaults to
+            ``'kmeans'``.
 
     Returns:
         tuple[Tensor]: ``means``, ``variances``, ``weights``, each float64
-        of shape (N, 2). Component 0 starts as the lower two-means cluster.
+        of shape (N, 2). Component k starts as cluster k of the start.
     """
-    params = init_gmm_params(x, valid, reg_covar)
+    params = init_gmm_params(x, valid, reg_covar, init)
     return em_gmm_1d(x, valid, *params, max_iter, tol, reg_covar)
 
 
@@ -247,7 +291,8 @@ def gmm_noise_mask_reference(losses: Tensor,
                              ignore_index: int = 255,
                              max_iter: int = 10,
                              tol: float = 1e-2,
-                             reg_covar: float = 5e-4) -> Tensor:
+                             reg_covar: float = 5e-4,
+                             init: str = 'kmeans') -> Tensor:
     """``gmm_noise_mask`` computed with the reference EM (float64, slow).
 
     The readable version of algorithm.md §8: ``fit_gmm_1d`` on every row, then
@@ -270,7 +315,8 @@ def gmm_noise_mask_reference(losses: Tensor,
     foreground = (lab != 0) & (lab != ignore_index) & finite
     x = torch.where(finite, x, 0.)  # non-finite values out of every sum
     fit_on = foreground & (x > min_loss)
-    means, variances, weights = fit_gmm_1d(x, fit_on, max_iter, tol, reg_covar)
+    means, variances, weights = fit_gmm_1d(x, fit_on, max_iter, tol, reg_covar,
+                                           init)
     accept = (fit_on.sum(dim=1) > min_pixels) & (
         (means[:, 0] - means[:, 1]).abs() > min_mean_gap)
     noisy_comp = means.argmax(dim=1)

@@ -13,7 +13,7 @@ on; per-class thresholds).
 
 Regenerate (e.g. from today's commit, in a throw-away copy of it)::
 
-    python tests/golden_phase_c.py --rev fa94434  # -> tests/golden/
+    python tests/golden_phase_c.py --rev ac92b6c  # -> tests/golden/
 
 (``--rev`` extracts the commit with ``git archive`` into a temporary
 directory and runs this recipe there, with that commit's code and test
@@ -47,7 +47,8 @@ LABELER_CFG = dict(
     gmm=dict(min_pixels=10, min_mean_gap=0.0, gamma=0.5))
 
 #: Golden term name -> the current code's name of the same term. The
-#: golden file keeps the names of the commit it was made from.
+#: golden file keeps the names of the commit it was made from (ac92b6c:
+#: today's names).
 TERM_NAMES: Dict[str, str] = {
     's1.loss_cls': 's1.loss_cls',
     's2.loss_cls': 's2.loss_cls',
@@ -56,11 +57,11 @@ TERM_NAMES: Dict[str, str] = {
     'loss_disc': 'loss_disc',
     's1.loss_seg': 's1.loss_seg',
     's2.loss_seg': 's2.loss_seg',
-    's1.loss_reg': 's1.loss_consistency',
-    's2.loss_reg': 's2.loss_consistency',
+    's1.loss_consistency': 's1.loss_consistency',
+    's2.loss_consistency': 's2.loss_consistency',
     'noise_ratio.s1': 'noise_ratio.s1',
     'noise_ratio.s2': 'noise_ratio.s2',
-    'thr_image': 'image_threshold',
+    'thr_high': 'image_threshold',
 }
 
 

@@ -5,29 +5,39 @@ The official code fits ``sklearn.mixture.GaussianMixture(n_components=2,
 max_iter=10, tol=1e-2, reg_covar=5e-4, random_state=0)`` per image and per
 student on the CPU, copying each loss map to the host. Here every row of an
 ``(N, P)`` tensor is an independent 1-D problem, and all rows are fitted at
-once with EM in torch on the inputs' device, with a handful of host syncs
-per call whatever the batch size (algorithm.md §15.3).
+once in torch on the inputs' device, with a few host syncs per call (one
+per k-means and per EM iteration) whatever the batch size (algorithm.md
+§15.3).
 
-The EM follows sklearn step by step:
+The fit follows sklearn (1.9) step by step:
 
 .. code:: text
 
-    init:  hard 2-means split -> resp (0/1) -> M-step (weights /= n)
+    start: KMeans(n_clusters=2, n_init=1) with the draws of a fresh
+           RandomState(0): k-means++ seeding, Lloyd to sklearn's tolerance
+           -> labels -> resp (0/1) -> M-step (weights /= n)
     for it in 1..max_iter:
         E-step with current params -> lower bound = mean log-likelihood
         M-step (weights /= sum)
         stop (this row) when |lower bound - previous| < tol
 
-sklearn initialises the responsibilities with ``KMeans(n_clusters=2,
-n_init=1)``: k-means++ seeding drawn from the ``random_state`` stream
-(which draws depend on the sklearn version), then Lloyd iterations stopped
-at a small centre-shift tolerance. Here the seeding is replaced by a
-deterministic one that plays the same role (the row's minimum and maximum:
-k-means++'s second centre is drawn with probability proportional to the
-squared distance, so it lands in the far tail) and Lloyd runs to its fixed
-point. On bimodal and unimodal loss maps this reaches sklearn's split up
-to a few boundary points; the resulting noise masks agree with sklearn's
-on more than 99.9 % of pixels in the unit tests' random maps.
+The start (``init='kmeans'``, the default) is sklearn's, not an imitation
+of it: the same draws (they do not depend on the data, only on its size),
+the same float32 operations, and the sums whose float32 rounding decides
+it made by numpy's own calls on CPU tensors (``gmm_kmeans.py``,
+``gmm_kmeans_sums.py``). It gives EM the labels sklearn gives it; the
+tests check this against sklearn on 1040 random loss maps, hard cases
+included, and find the same masks pixel for pixel. What can still differ
+(algorithm.md §8 counts it): sklearn runs EM in float32 (its parameters
+move from the exact EM by up to about 1e-4 relative on large images), so
+a pixel whose posterior is within about that of ``gamma`` can flip; on
+other devices than the CPU the start's sums are float64 and a k-means++
+draw can land next to sklearn's now and then.
+
+``init='two_means'`` keeps the earlier deterministic start (two-means from
+each row's minimum and maximum, seeded from a histogram, Lloyd to its
+fixed point): a little faster, and **not the reference's masks** (they
+agree on about 99.99 % of pixels).
 
 ``gmm_noise_mask`` (two orders of magnitude faster on the CPU than a
 readable float64 EM, see benchmarks/RESULTS.md) works on the fitted rows'
@@ -35,7 +45,8 @@ fit values only, by role:
 
 - ``gmm_packing.py``: the fit values packed into chunks, their centred
   features and weighted moments;
-- ``gmm_two_means.py``: the two-means split, seeded from a histogram (its
+- ``gmm_kmeans.py`` and ``gmm_kmeans_sums.py``: sklearn's k-means start;
+- ``gmm_two_means.py``: the two-means start, seeded from a histogram (its
   fixed point found without a loop), then exact Lloyd passes;
 - ``gmm_em.py``: EM on the moments, through the log-odds (a sigmoid
   instead of a 2-way logsumexp) in float32 with float64 sums;
@@ -44,10 +55,10 @@ fit values only, by role:
   two comparisons per pixel.
 
 The readable float64 reference of the same algorithm (``fit_gmm_1d``,
-``gmm_posterior``, ``gmm_noise_mask_reference``) lives with the tests
-(``tests/gmm_reference.py``), which check it against sklearn parameter by
-parameter and check that ``gmm_noise_mask``'s masks equal its masks up to
-float32 rounding.
+``gmm_posterior``, ``gmm_noise_mask_reference``, with sklearn's own KMeans
+as its start) lives with the tests (``tests/gmm_reference.py``), which
+check it against sklearn parameter by parameter and check that
+``gmm_noise_mask``'s masks equal its masks up to float32 rounding.
 """
 import math
 from typing import Any, Callable, Tuple, Union
@@ -64,8 +75,12 @@ from ..utils.precision import fp32_island
 ArrayLike = Union[Tensor, np.ndarray]
 
 
-def _check_noise_inputs(losses: Tensor, labels: Tensor,
-                        gamma: float) -> None:
+#: The starts of the fit (``init`` of ``gmm_noise_mask``).
+GMM_INITS = ('kmeans', 'two_means')
+
+
+def _check_noise_inputs(losses: Tensor, labels: Tensor, gamma: float,
+                        init: str) -> None:
     """Raise a clear error for inputs ``gmm_noise_mask`` cannot use."""
     if losses.shape != labels.shape or losses.dim() < 2:
         raise ValueError('gmm_noise_mask: losses and labels must share a '
@@ -77,6 +92,9 @@ def _check_noise_inputs(losses: Tensor, labels: Tensor,
     if not 0 < gamma < 1:
         raise ValueError(
             f'gmm_noise_mask: gamma must be in (0, 1), got {gamma}')
+    if init not in GMM_INITS:
+        raise ValueError(f'gmm_noise_mask: init must be one of {GMM_INITS}, '
+                         f'got {init!r}')
 
 
 def _on_arrays(fn: Callable[..., Any], *args: Any) -> Tensor:
@@ -100,6 +118,18 @@ def _on_arrays(fn: Callable[..., Any], *args: Any) -> Tensor:
         return fn(*args)
     arrays = (a.numpy() if isinstance(a, Tensor) else a for a in args)
     return torch.from_numpy(np.asarray(fn(*arrays)))
+
+
+def _count(mask: Tensor) -> Tensor:
+    """int64 count of the True entries of each row of a bool (N, P).
+
+    numpy's ``count_nonzero`` for CPU tensors: several times faster there
+    than torch's bool sum.
+    """
+    if mask.device.type == 'cpu':
+        return torch.from_numpy(
+            np.count_nonzero(mask.numpy(), axis=1).astype(np.int64))
+    return mask.sum(dim=1)
 
 
 def _foreground_mask(label: ArrayLike, x: ArrayLike,
@@ -193,7 +223,8 @@ def gmm_noise_mask(losses: Tensor,
                    ignore_index: int = 255,
                    max_iter: int = 10,
                    tol: float = 1e-2,
-                   reg_covar: float = 5e-4) -> Tensor:
+                   reg_covar: float = 5e-4,
+                   init: str = 'kmeans') -> Tensor:
     """DuPL's per-image noisy-pixel rule (algorithm.md §8), for all rows at
     once.
 
@@ -210,10 +241,11 @@ def gmm_noise_mask(losses: Tensor,
     pixel keeps its label, so the non-finite value reaches the loss and
     ``FiniteLossHook`` stops training instead of the filter hiding it.
 
-    The fit is ``fit_gmm_1d``'s (two-means from the min and max, then EM
-    with sklearn's stopping rule), computed faster (see the module
-    docstring); its masks equal ``gmm_noise_mask_reference``'s up to
-    float32 rounding. Runs without autograd.
+    The fit is sklearn's ``GaussianMixture`` fit as the official code
+    calls it (its k-means start, then EM with its stopping rule), computed
+    batched (see the module docstring); its masks equal
+    ``gmm_noise_mask_reference``'s up to float32 rounding. Runs without
+    autograd.
 
     Args:
         losses (Tensor): Per-pixel losses, (N, P) or (N, H, W), floating
@@ -228,12 +260,17 @@ def gmm_noise_mask(losses: Tensor,
         max_iter (int): EM iterations. Defaults to 10.
         tol (float): EM tolerance. Defaults to 1e-2.
         reg_covar (float): Variance regulariser. Defaults to 5e-4.
+        init (str): The start of the fit: ``'kmeans'`` (sklearn's, the
+            reference's masks) or ``'two_means'`` (deterministic two-means
+            from each row's min and max, a little faster; not the
+            reference's masks). Defaults to ``'kmeans'``.
 
     Returns:
         Tensor: Bool, same shape as ``labels``, True = noisy.
     """
     return gmm_noise_fit(losses, labels, min_loss, min_pixels, min_mean_gap,
-                         gamma, ignore_index, max_iter, tol, reg_covar).noisy
+                         gamma, ignore_index, max_iter, tol, reg_covar,
+                         init).noisy
 
 
 @fp32_island
@@ -246,7 +283,8 @@ def gmm_noise_fit(losses: Tensor,
                   ignore_index: int = 255,
                   max_iter: int = 10,
                   tol: float = 1e-2,
-                  reg_covar: float = 5e-4) -> GMMNoiseFit:
+                  reg_covar: float = 5e-4,
+                  init: str = 'kmeans') -> GMMNoiseFit:
     """``gmm_noise_mask`` with what each row's fit did (for logging).
 
     Same arguments as :func:`gmm_noise_mask`.
@@ -258,17 +296,17 @@ def gmm_noise_fit(losses: Tensor,
         ``accepted`` (bool, fitted with ``|mu_0 - mu_1| > min_mean_gap``)
         and ``mean_gap`` (float, ``|mu_0 - mu_1|``; NaN where not fitted).
     """
-    _check_noise_inputs(losses, labels, gamma)
+    _check_noise_inputs(losses, labels, gamma, init)
     with torch.no_grad():
         x = losses.detach().flatten(1)
         foreground = _on_arrays(_foreground_mask, labels.flatten(1), x,
                                 ignore_index)
         fit_on = _on_arrays(_fit_mask, x, foreground, x.new_tensor(min_loss))
-        counts = fit_on.sum(dim=1, dtype=torch.int32)
+        counts = _count(fit_on).int()
         fitted = counts > min_pixels
         gap = x.new_full(counts.shape, math.nan)
         accepted = torch.zeros_like(fitted)
-        fg_count = foreground.sum(dim=1)
+        fg_count = _count(foreground)
         if not bool(fitted.any()):
             return GMMNoiseFit(
                 torch.zeros_like(foreground).view(labels.shape), fg_count,
@@ -277,7 +315,8 @@ def gmm_noise_fit(losses: Tensor,
         # view: a broadcast bool & is about 15x slower on the CPU).
         fit_on.view(torch.uint8).mul_(fitted.view(torch.uint8)[:, None])
         means, variances, weights = fit_gmm_rows(x, fit_on, counts[fitted],
-                                              max_iter, tol, reg_covar)
+                                                 max_iter, tol, reg_covar,
+                                                 init)
         gap[fitted] = (means[:, 0] - means[:, 1]).abs().to(gap.dtype)
         accept = (means[:, 0] - means[:, 1]).abs() > min_mean_gap
         accepted[fitted] = accept

@@ -6,6 +6,7 @@ from typing import Tuple
 
 import torch
 from torch import Tensor
+from .gmm_kmeans import kmeans_labels
 from .gmm_packing import (centred_features, pack_fit_values, row_sums,
                           weighted_moments)
 from .gmm_two_means import (SPLIT_BINS, histogram_two_means,
@@ -16,20 +17,28 @@ from .gmm_two_means import (SPLIT_BINS, histogram_two_means,
 MASS_EPS = 10 * torch.finfo(torch.float32).eps
 
 
-def _m_step_from_moments(stats: Tensor,
-                         reg_covar: float) -> Tuple[Tensor, Tensor, Tensor]:
+def _m_step_from_moments(stats: Tensor, reg_covar: float,
+                         shift: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
     """sklearn's M-step from moments (same formulas as ``_m_step``).
 
+    sklearn's mean ``sum r x / (sum r + eps)`` is pulled towards 0 by the
+    ``eps`` mass (to exactly 0 for an empty component); with ``x = x' +
+    shift`` that is ``(sum r x' - shift eps) / (sum r + eps)`` in the
+    centred coordinates.
+
     Args:
-        stats (Tensor): float64 ``[sum r, sum r x, sum r x^2]`` of each
-            component's responsibilities, (R, 2, 3).
+        stats (Tensor): float64 ``[sum r, sum r x', sum r x'^2]`` of each
+            component's responsibilities, (R, 2, 3), on the centred
+            values ``x'``.
         reg_covar (float): Added to every variance.
+        shift (Tensor): float64 (R, ), what the values were centred by.
 
     Returns:
-        tuple[Tensor]: Masses ``nk``, means and variances, each (R, 2).
+        tuple[Tensor]: Masses ``nk``, centred means and variances, each
+        (R, 2).
     """
     mass = stats[..., 0] + MASS_EPS
-    means = stats[..., 1] / mass
+    means = (stats[..., 1] - shift[:, None] * MASS_EPS) / mass
     # sum r (x - mu)^2, expanded into the moments
     spread = stats[..., 2] - 2 * means * stats[..., 1] + \
         means.square() * stats[..., 0]
@@ -93,7 +102,7 @@ def _e_step(feats: Tensor, row: Tensor, coeffs: Tensor,
     return moments, softplus - padding * math.log(2)
 
 
-def _em_from_split(feats: Tensor, row: Tensor, total: Tensor,
+def _em_from_split(feats: Tensor, row: Tensor, total: Tensor, shift: Tensor,
                    clusters: Tensor, max_iter: int, tol: float,
                    reg_covar: float) -> Tuple[Tensor, Tensor, Tensor]:
     """``init_gmm_params`` + ``em_gmm_1d`` on the moments of the split.
@@ -105,7 +114,8 @@ def _em_from_split(feats: Tensor, row: Tensor, total: Tensor,
         feats (Tensor): Features (C, 3, W).
         row (Tensor): Row of each chunk, (C, ).
         total (Tensor): float64 moments of all valid values, (R, 3).
-        clusters (Tensor): float64 moments of the two-means clusters,
+        shift (Tensor): float64 (R, ), the centring of the features.
+        clusters (Tensor): float64 moments of the start's two clusters,
             (R, 2, 3).
         max_iter (int): Maximum EM iterations.
         tol (float): Lower-bound change threshold.
@@ -116,7 +126,7 @@ def _em_from_split(feats: Tensor, row: Tensor, total: Tensor,
         variances and weights, each (R, 2).
     """
     count = total[:, 0]
-    mass, means, variances = _m_step_from_moments(clusters, reg_covar)
+    mass, means, variances = _m_step_from_moments(clusters, reg_covar, shift)
     weights = mass / count[:, None]  # sklearn's init divides by n
     bound = means.new_full(count.shape, -math.inf)
     done = torch.zeros_like(count, dtype=torch.bool)
@@ -126,7 +136,8 @@ def _em_from_split(feats: Tensor, row: Tensor, total: Tensor,
         coeffs = log_density_coeffs(means, variances, weights)
         resp, softplus = _e_step(feats, row, coeffs, padding)
         new_bound = ((coeffs[:, 0] * total).sum(1) + softplus) / count
-        mass, new_means, new_vars = _m_step_from_moments(resp, reg_covar)
+        mass, new_means, new_vars = _m_step_from_moments(
+            resp, reg_covar, shift)
         keep = done[:, None]  # rows that stopped keep their parameters
         means = torch.where(keep, means, new_means)
         variances = torch.where(keep, variances, new_vars)
@@ -140,10 +151,36 @@ def _em_from_split(feats: Tensor, row: Tensor, total: Tensor,
     return means, variances, weights
 
 
-def fit_gmm_rows(x: Tensor, fit_on: Tensor, counts: Tensor, max_iter: int,
-              tol: float,
-              reg_covar: float) -> Tuple[Tensor, Tensor, Tensor]:
-    """``fit_gmm_1d`` of the rows of ``x`` that have values to fit.
+def _start_clusters(values: Tensor, valid: Tensor, row: Tensor,
+                    counts: Tensor, feats: Tensor, shift: Tensor,
+                    total: Tensor, init: str) -> Tensor:
+    """float64 moments (R, 2, 3) of the two clusters that start EM.
+
+    ``'kmeans'``: sklearn's KMeans labels (``gmm_kmeans.py``), cluster k =
+    label k. ``'two_means'``: the lower and upper two-means clusters from
+    the row's min and max (``gmm_two_means.py``).
+    """
+    rows = counts.numel()
+    if init == 'kmeans':
+        upper = kmeans_labels(values, valid, row, counts)
+        split = torch.stack([valid & ~upper, upper], 1).to(feats.dtype)
+        return weighted_moments(split, feats, row, rows)
+    # 2 to 4 values per bin in the longest row, 256 to SPLIT_BINS bins.
+    bins = 1 << max(8, min(SPLIT_BINS.bit_length() - 1,
+                           (int(counts.max()) // 4).bit_length()))
+    mid = histogram_two_means(feats, row, rows, bins)
+    return two_means_clusters(values, feats, row, shift, total, mid)
+
+
+def fit_gmm_rows(x: Tensor,
+                 fit_on: Tensor,
+                 counts: Tensor,
+                 max_iter: int,
+                 tol: float,
+                 reg_covar: float,
+                 init: str = 'kmeans') -> Tuple[Tensor, Tensor, Tensor]:
+    """sklearn's ``GaussianMixture.fit`` of the rows of ``x`` that have
+    values to fit (``fit_gmm_1d`` of the test reference).
 
     Args:
         x (Tensor): Values, (N, P).
@@ -152,6 +189,8 @@ def fit_gmm_rows(x: Tensor, fit_on: Tensor, counts: Tensor, max_iter: int,
         max_iter (int): Maximum EM iterations.
         tol (float): EM tolerance.
         reg_covar (float): Variance regulariser.
+        init (str): The start, ``'kmeans'`` (sklearn's) or ``'two_means'``
+            (see ``gmm_noise_mask``). Defaults to ``'kmeans'``.
 
     Returns:
         tuple[Tensor]: float64 means, variances and weights, each (R, 2).
@@ -160,12 +199,9 @@ def fit_gmm_rows(x: Tensor, fit_on: Tensor, counts: Tensor, max_iter: int,
     num = counts.numel()
     feats, shift = centred_features(values, valid, row, num)
     total = weighted_moments(feats[:, :1], feats, row, num)[:, 0]
-    # 2 to 4 values per bin in the longest row, 256 to SPLIT_BINS bins.
-    bins = 1 << max(8, min(SPLIT_BINS.bit_length() - 1,
-                           (int(counts.max()) // 4).bit_length()))
-    mid = histogram_two_means(feats, row, num, bins)
-    clusters = two_means_clusters(values, feats, row, shift, total,
-                                   mid)
-    means, variances, weights = _em_from_split(feats, row, total, clusters,
-                                               max_iter, tol, reg_covar)
+    clusters = _start_clusters(values, valid, row, counts, feats, shift,
+                               total, init)
+    means, variances, weights = _em_from_split(feats, row, total, shift,
+                                               clusters, max_iter, tol,
+                                               reg_covar)
     return means + shift[:, None], variances, weights

@@ -1,5 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""The two-means split that starts the GMM fit, on packed values (the
+"""The two-means start of the GMM fit (``init='two_means'``: faster than
+sklearn's k-means start, not the reference's masks), on packed values (the
 batched ``gmm_noise_mask``, see ``gmm.py``)."""
 import math
 from typing import Tuple

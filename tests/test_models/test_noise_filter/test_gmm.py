@@ -6,6 +6,7 @@ import pytest
 import torch
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
+from threadpoolctl import threadpool_limits
 
 from mmseg_dupl.models.noise_filter import gmm as gmm_module
 from mmseg_dupl.models.noise_filter import gmm_em, gmm_packing, gmm_two_means
@@ -176,20 +177,29 @@ def random_maps():
     maps = [_random_loss_map(rng, kinds[i % 4]) for i in range(200)]
     losses = np.stack([m[0] for m in maps])
     labels = np.stack([m[1] for m in maps])
-    ref = np.stack([_sklearn_noise_mask(lo, la) for lo, la in maps])
+    # one thread: sklearn's pools spin on the shared 2-core host
+    with threadpool_limits(1):
+        ref = np.stack([_sklearn_noise_mask(lo, la) for lo, la in maps])
     return torch.from_numpy(losses), torch.from_numpy(labels), ref
 
 
-@pytest.mark.parametrize('noise_mask',
-                         [gmm_noise_mask, gmm_noise_mask_reference])
-def test_gmm_noise_mask_agrees_with_sklearn(random_maps, noise_mask):
+@pytest.mark.parametrize('noise_mask, init, least', [
+    (gmm_noise_mask, 'kmeans', 1.0),
+    (gmm_noise_mask, 'two_means', 0.995),
+    (gmm_noise_mask_reference, 'kmeans', 0.99999),
+])
+def test_gmm_noise_mask_agrees_with_sklearn(random_maps, noise_mask, init,
+                                            least):
+    """The default (sklearn's k-means start) gives sklearn's masks here;
+    the two-means start agrees on >= 99.5 % of the pixels; the float64
+    reference EM may flip a pixel at the posterior threshold."""
     losses, labels, ref = random_maps
-    ours = noise_mask(losses, labels).numpy()
+    ours = noise_mask(losses, labels, init=init).numpy()
     agreement = (ours == ref).mean()
-    print(f'{noise_mask.__name__} agreement with sklearn: {agreement:.5%} '
-          f'over {ours.size} pixels; noisy: ours {ours.sum()}, sklearn '
-          f'{ref.sum()}')
-    assert agreement >= 0.995
+    print(f'{noise_mask.__name__} ({init}) agreement with sklearn: '
+          f'{agreement:.5%} over {ours.size} pixels; noisy: ours '
+          f'{ours.sum()}, sklearn {ref.sum()}')
+    assert agreement >= least
     assert ref.sum() > 10000  # the test does exercise the filter
     for i, kind in enumerate(['gamma', 'normal', 'unimodal', 'few']):
         rows = slice(i, None, 4)
