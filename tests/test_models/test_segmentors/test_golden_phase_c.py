@@ -42,7 +42,7 @@ def test_golden_covers_phase_c(golden):
         assert terms[f's{k}.loss_seg'] > 0
         assert terms[f's{k}.loss_consistency'] > 0
     # tau_i differ between the two images (max over present classes)
-    assert terms['thr_high'] < golden['high_thr'].max()
+    assert terms['image_threshold'] < golden['high_thr'].max()
     assert len(golden['grads']) == sum(
         p.numel() > 0 for p in build_model().parameters() if p.requires_grad)
 
