@@ -96,6 +96,30 @@ def test_length_mismatch_is_reported():
     assert length_mismatches([poly], 450) == []
 
 
+def test_runner_follows_and_warns_at_start(toy_data_root, tmp_path):
+    options = [
+        o for o in short_toy_options(toy_data_root, 8)
+        if not o.startswith('param_scheduler.0.max_iters')
+    ]
+    # only train_cfg.max_iters set (8): the scheduler follows it
+    runner = build_runner(toy_config(str(tmp_path / 'a'), options))
+    assert runner.cfg.param_scheduler[0].max_iters == 8
+    dumped = Config.fromfile(str(tmp_path / 'a' / osp.basename(TOY_CONFIG)))
+    assert dumped.param_scheduler[0].max_iters == 8
+    # set on purpose to another value: kept, and a warning at start
+    runner = build_runner(
+        toy_config(str(tmp_path / 'b'),
+                   options + ['param_scheduler.0.max_iters=6']))
+    records = _Records(runner.logger)
+    runner._train_loop = runner.build_train_loop(runner._train_loop)
+    runner.optim_wrapper = runner.build_optim_wrapper(runner.optim_wrapper)
+    schedulers = runner.build_param_scheduler(runner.param_schedulers)
+    assert schedulers[0].max_iters == 6
+    assert ('param_scheduler[0] (PolyWithWarmupLR) max_iters=6 but '
+            'train_cfg.max_iters=8: the schedule does not span the '
+            'training') in records.text()
+
+
 # -- resumed runs --------------------------------------------------------
 
 
