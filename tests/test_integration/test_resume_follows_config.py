@@ -85,6 +85,15 @@ def test_scheduler_length_set_on_purpose_stays(tmp_path):
     assert cfg.param_scheduler[0].max_iters == 200
 
 
+def test_no_follow_below_the_warm_up():
+    # a smoke test of the VOC schedule (warm-up 1500): the scheduler keeps
+    # its length (and the start warns) rather than becoming invalid
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'dupl_vit-b_voc.py'))
+    cfg.merge_from_dict({'train_cfg.max_iters': 2})
+    assert follow_train_max_iters(cfg) == []
+    assert cfg.param_scheduler[0].max_iters == 20000
+
+
 def test_length_mismatch_is_reported():
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.)
     poly = PARAM_SCHEDULERS.build(

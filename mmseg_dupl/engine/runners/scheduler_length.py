@@ -47,7 +47,10 @@ def follow_train_max_iters(cfg: Config) -> List[str]:
     ``train_cfg.max_iters`` and the run did not change it (only
     ``train_cfg.max_iters`` was overridden). A length the file sets to
     another value, or that was overridden itself, is set on purpose and
-    left alone (:func:`length_mismatches` warns about it at start).
+    left alone (:func:`length_mismatches` warns about it at start), and
+    so is one whose ``warmup_iters`` exceeds the new length (a 2-iteration
+    smoke test of the 20k VOC schedule, 1500 warm-up iterations): scaling
+    the warm-up is the config's business.
 
     Args:
         cfg (Config): The run's config, changed in place.
@@ -75,6 +78,10 @@ def follow_train_max_iters(cfg: Config) -> List[str]:
             if value is None or value == max_iters:
                 continue
             if value == file.get(key) == file_max:
+                if run.get('warmup_iters', 0) > max_iters:
+                    # shorter than its warm-up: following would make an
+                    # invalid schedule; length_mismatches warns instead
+                    continue
                 run[key] = max_iters
                 notes.append(
                     f'param_scheduler[{i}] ({run.get("type")}) {key}: '
