@@ -26,13 +26,16 @@ def short_toy_options(data_root: str, max_iters: int) -> List[str]:
     ]
 
 
-def toy_config(work_dir: str, options: List[str],
-               resume: bool = False) -> Config:
-    """The toy config with ``key=value`` options, a fresh experiment name
-    (so that in-process runs do not share a logger or visualizer)."""
+def toy_config(work_dir: str,
+               options: List[str],
+               resume: bool = False,
+               config: str = TOY_CONFIG) -> Config:
+    """The toy config (or another ``config``) with ``key=value`` options,
+    a fresh experiment name (so that in-process runs do not share a logger
+    or visualizer)."""
     parser = argparse.ArgumentParser()
     parser.add_argument('--o', nargs='+', action=DictAction)
-    cfg = Config.fromfile(TOY_CONFIG)
+    cfg = Config.fromfile(config)
     cfg.merge_from_dict(parser.parse_args(['--o'] + options).o)
     name = f'toy_{uuid.uuid4().hex[:8]}'
     cfg.experiment_name = name

@@ -21,6 +21,19 @@ from typing import Iterator
 TMP_SUFFIX = '.tmp'
 
 
+def tmp_path_for(path: str) -> str:
+    """Where ``path`` is written before its rename: ``<path>.<pid>.tmp``,
+    so that two processes never write the same temporary file.
+
+    Args:
+        path (str): The final name (a bare file name gives a bare name).
+
+    Returns:
+        str: The temporary name, in the same folder.
+    """
+    return f'{path}.{os.getpid()}{TMP_SUFFIX}'
+
+
 def fsync_path(path: str) -> None:
     """Flush a file's or a directory's data and metadata to the disk."""
     fd = os.open(path, os.O_RDONLY)
@@ -98,7 +111,7 @@ def write_text_durably(path: str, text: str) -> None:
         path (str): File to write.
         text (str): Its new content.
     """
-    tmp_path = path + TMP_SUFFIX
+    tmp_path = tmp_path_for(path)
     with removed_on_failure(tmp_path, path):
         with open(tmp_path, 'w') as f:
             f.write(text)

@@ -1,5 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """CPULaunchRunner carries the CPU launch, so tools/train.py is mmseg's."""
+import datetime
 import os.path as osp
 
 import mmseg
@@ -9,7 +10,7 @@ from mmengine.config import Config
 from mmseg.registry import RUNNERS
 
 import mmseg_dupl  # noqa: F401
-from mmseg_dupl.engine.cpu_launch import use_cpu_amp
+from mmseg_dupl.engine.cpu_launch import process_group_kwargs, use_cpu_amp
 from mmseg_dupl.engine.runners import CPULaunchRunner
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -43,3 +44,16 @@ def test_amp_becomes_bf16_autocast_without_cuda():
     plain = Config(dict(optim_wrapper=dict(type='OptimWrapper')))
     use_cpu_amp(plain)
     assert plain.optim_wrapper.type == 'OptimWrapper'
+
+
+def test_dist_cfg_reaches_init_process_group():
+    cfg = Config(
+        dict(env_cfg=dict(
+            dist_cfg=dict(backend='nccl', timeout=30, init_backend='torch'))))
+    kwargs = process_group_kwargs(cfg)
+    assert kwargs == dict(backend='gloo', timeout=datetime.timedelta(
+        seconds=30))
+    assert process_group_kwargs(Config()) == dict(backend='gloo')
+    bad = Config(dict(env_cfg=dict(dist_cfg=dict(timeout='30s'))))
+    with pytest.raises(TypeError, match='env_cfg.dist_cfg.timeout'):
+        process_group_kwargs(bad)

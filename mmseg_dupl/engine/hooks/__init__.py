@@ -5,11 +5,14 @@ from .durable_checkpoint_hook import DurableCheckpointHook
 from .finite_loss_hook import FiniteLossHook
 from .gmm_noise_filter_hook import GMMNoiseFilterHook
 from .num_classes_check_hook import NumClassesCheckHook
+from .preemption_hook import (PREEMPTED_EXIT_CODE, PreemptionHook,
+                              TrainingPreempted)
 from .progress_bar_hook import ProgressBarHook
 from .set_iter_info_hook import SetIterInfoHook
 
 __all__ = [
     'CAMVisualizationHook', 'CosineThresholdHook', 'DurableCheckpointHook',
     'FiniteLossHook', 'GMMNoiseFilterHook', 'NumClassesCheckHook',
-    'ProgressBarHook', 'SetIterInfoHook'
+    'PREEMPTED_EXIT_CODE', 'PreemptionHook', 'ProgressBarHook',
+    'SetIterInfoHook', 'TrainingPreempted'
 ]

@@ -30,9 +30,9 @@ class DurableCheckpointHook(CheckpointHook):
 
     .. code:: text
 
-        1. runner.save_checkpoint -> <name>.tmp        (torch.save)
-        2. fsync <name>.tmp, rename to <name>, fsync the folder
-        3. last_checkpoint.tmp <- path, fsync, rename, fsync the folder
+        1. runner.save_checkpoint -> <name>.<pid>.tmp  (torch.save)
+        2. fsync <name>.<pid>.tmp, rename to <name>, fsync the folder
+        3. last_checkpoint.<pid>.tmp <- path, fsync, rename, fsync the folder
         4. only now delete the checkpoints beyond max_keep_ckpts
 
     so at every instant the folder holds a complete checkpoint and
@@ -79,7 +79,7 @@ class DurableCheckpointHook(CheckpointHook):
         filename = self.filename_tmpl.format(step)
         self.last_ckpt = self.file_backend.join_path(self.out_dir, filename)
         runner.message_hub.update_info('last_ckpt', self.last_ckpt)
-        tmp_name = filename + durable_io.TMP_SUFFIX
+        tmp_name = durable_io.tmp_path_for(filename)
         # a failed write (disk full) deletes the partial file and names it
         with durable_io.removed_on_failure(
                 osp.join(self.out_dir, tmp_name), self.last_ckpt):

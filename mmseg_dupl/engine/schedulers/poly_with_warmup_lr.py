@@ -58,6 +58,10 @@ class PolyWithWarmupLR(LRSchedulerMixin, _ParamScheduler):
         verbose (bool): Print the lr at every update. Defaults to False.
     """
 
+    #: The value is a function of the step alone: ``CheckedRunner``
+    #: recomputes it when a resumed run changes the settings.
+    closed_form = True
+
     def __init__(self,
                  optimizer: Union[Optimizer, BaseOptimWrapper],
                  warmup_iters: int = 1500,
