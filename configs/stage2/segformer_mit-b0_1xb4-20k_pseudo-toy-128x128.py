@@ -2,8 +2,8 @@
 # SegFormer MiT-B0 stage-2 config with the toy set's six classes, 128 px
 # crops and test size, and a short logger interval. The pseudo-label
 # folder has no default; scale the 20k recipe for a short run:
-#   python tools/train.py configs/stage2/segformer_mit-b0_1xb4-20k_pseudo-toy-128x128.py \
-#       --cfg-options train_dataloader.dataset.data_prefix.seg_map_path=/abs/labels \
+#   python tools/train.py THIS_CONFIG --cfg-options \
+#       train_dataloader.dataset.data_prefix.seg_map_path=/abs/labels \
 #       train_cfg.max_iters=200 scale_schedule=True
 # The ImageNet MiT-B0 weights are not loaded (init_cfg=None): the toy
 # classes are not ImageNet's and the check runs offline.

@@ -99,7 +99,8 @@ def _tta_batch(x):
         sample = SegDataSample(
             metainfo=dict(
                 img_path='toy.jpg', ori_shape=img.shape[1:],
-                img_shape=img.shape[1:], flip=flip, flip_direction='horizontal' if flip else None))
+                img_shape=img.shape[1:], flip=flip,
+                flip_direction='horizontal' if flip else None))
         sample.gt_sem_seg = PixelData(
             data=torch.zeros(1, *img.shape[1:], dtype=torch.long))
         views.append((img.flip(-1) if flip else img, sample))
