@@ -62,9 +62,12 @@ def draw_view(visualizer, name: str, inputs, sample,
     """One view as an RGB array: the image, its mask if loaded, and the
     branch name with the image-level labels on top."""
     image = inputs.permute(1, 2, 0).numpy()[..., ::-1].copy()  # BGR->RGB
-    visualizer.add_datasample(
-        name, image, sample, draw_gt=True, draw_pred=False, show=False)
-    drawn = visualizer.get_image()
+    if 'gt_sem_seg' in sample:  # a supervised pipeline: the mask on top
+        visualizer.add_datasample(
+            name, image, sample, draw_gt=True, draw_pred=False, show=False)
+        drawn = visualizer.get_image()
+    else:  # WSSS training views carry image labels only
+        drawn = image
     labels = sample.metainfo.get('cls_labels')
     text = name
     if labels is not None:
