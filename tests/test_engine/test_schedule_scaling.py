@@ -10,6 +10,8 @@ import pytest
 from mmengine.config import Config
 
 from mmseg_dupl.engine import schedule_scaling
+from mmseg_dupl.engine.schedulers.poly_warmup_factor import \
+    poly_warmup_factor
 from mmseg_dupl.engine.schedule_scaling import (apply_scale_schedule,
                                                 scale_schedule,
                                                 schedule_length,
@@ -35,6 +37,13 @@ def test_toy_schedule_follows_max_iters():
     assert cfg.default_hooks.checkpoint.interval == 40
     assert cfg.default_hooks.logger.interval == 20  # not a schedule count
     assert cfg.scale_schedule is False  # a dumped config is not rescaled
+    # the learning rate decays to ~0 by the last of the 40 iterations
+    # (unscaled: still 0.88x the base rate there, as the issue measured)
+    poly = cfg.param_scheduler[0]
+    last = poly_warmup_factor(39, poly.warmup_iters, poly.max_iters,
+                              poly.warmup_ratio, poly.power)
+    unscaled = poly_warmup_factor(39, 25, 300, poly.warmup_ratio, poly.power)
+    assert last < 0.05 and unscaled > 0.85
 
 
 def test_without_the_switch_nothing_moves():
