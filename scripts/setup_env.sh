@@ -52,9 +52,9 @@ fi
 log "installing mmcv from $MMCV_CACHE"
 $PIP install -q --no-deps "$MMCV_CACHE"/mmcv-*.whl
 
-log "OpenMMLab stack and test tools"
+log "OpenMMLab stack, test tools and the analysis tools' seaborn (analyze_logs.py)"
 $PIP install -q "mmengine==0.10.7" "mmsegmentation==1.2.2" "mmpretrain==1.2.0" \
-  ftfy regex scikit-learn matplotlib pytest pydensecrf2 tensorboard
+  ftfy regex scikit-learn matplotlib seaborn pytest pydensecrf2 tensorboard
 log "this package (editable)"
 $PIP install -q --no-deps --no-build-isolation -e .
 

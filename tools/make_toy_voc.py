@@ -1,9 +1,12 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""Generate the synthetic toy dataset in the Pascal VOC layout.
+"""Generate the synthetic toy dataset in the Pascal VOC layout, or in the
+COCO WSSS layout (``--layout coco``: ``JPEGImages/train2014``, ``val2014``,
+``train.txt``, ``val_part.txt``; see ``toy_voc_data.to_coco_layout``).
 
 Example::
 
     python tools/make_toy_voc.py --out data/toy_voc --seed 0
+    python tools/make_toy_voc.py --out data/toy_coco --layout coco
 
 See ``tools/toy_voc_data.py`` for what the scenes contain.
 """
@@ -16,7 +19,7 @@ import time
 # Run from a checkout without installing the package.
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from toy_voc_data import make_toy_voc  # noqa: E402
+from toy_voc_data import make_toy_voc, to_coco_layout  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -45,6 +48,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=0.05,
         help='P(water background | no boat)')
     parser.add_argument(
+        '--layout',
+        choices=['voc', 'coco'],
+        default='voc',
+        help='voc: VOC 2012 folders (ImageSets/Segmentation/*.txt); coco: '
+        'the COCO 2014 WSSS layout of configs/dupl_vit-b_coco.py')
+    parser.add_argument(
         '--overwrite',
         action='store_true',
         help='replace a toy dataset already in --out')
@@ -64,10 +73,13 @@ def main(argv=None) -> dict:
         boat_on_water=args.boat_on_water,
         water_without_boat=args.water_without_boat,
         overwrite=args.overwrite)
+    if args.layout == 'coco':
+        summary['coco_layout'] = to_coco_layout(args.out)
     seconds = time.perf_counter() - start
     for key, value in sorted(summary.items()):
         print(f'{key}: {json.dumps(value)}')
-    print(f'toy VOC dataset written to {summary["out_dir"]}: '
+    print(f'toy dataset ({args.layout} layout) written to '
+          f'{summary["out_dir"]}: '
           f'{summary["bytes_on_disk"] / 2**20:.1f} MiB in {seconds:.1f} s')
     return summary
 

@@ -29,6 +29,8 @@ sys.path.insert(0, osp.dirname(osp.abspath(__file__)))  # demo_report
 from demo_report import write_report  # noqa: E402
 
 from mmseg_dupl.engine.runners import build_runner  # noqa: E402
+# benchmarks/bench_demo_seeds.py scales through run_demo.scale_schedule
+from mmseg_dupl.engine.schedule_scaling import scale_schedule  # noqa: E402,F401
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DUPL_CONFIG = osp.join(REPO, 'configs', 'dupl_vit-tiny_toy.py')
@@ -107,23 +109,6 @@ def load_config(path: str, data_root: str, work_dir: str,
     if iters is not None:
         scale_schedule(cfg, iters)
     return cfg
-
-
-def scale_schedule(cfg: Config, iters: int) -> None:
-    """Shrink or stretch every iteration count of the toy schedule."""
-    ratio = iters / cfg.train_cfg.max_iters
-    cfg.train_cfg.max_iters = iters
-    cfg.train_cfg.val_interval = max(1, int(cfg.train_cfg.val_interval *
-                                            ratio))
-    cfg.param_scheduler[0].max_iters = iters
-    cfg.param_scheduler[0].warmup_iters = max(
-        1, int(cfg.param_scheduler[0].warmup_iters * ratio))
-    cfg.default_hooks.checkpoint.interval = iters
-    # (an mmseg EncoderDecoder config has no DuPL phases)
-    phases = cfg.model.get('train_cfg', {}).get('phases', {})
-    for name, first_iter in phases.items():
-        if first_iter is not None:
-            phases[name] = min(int(first_iter * ratio), iters)
 
 
 def train(cfg: Config, reuse: bool = False) -> Dict:

@@ -518,3 +518,51 @@ def _finish_stats(stats: dict, splits: Dict[str, int]) -> dict:
         images_with_occlusion=stats['occluded'],
         foreground_fraction=round(stats['fg_pixels'] / stats['pixels'], 4),
         ignore_fraction=round(stats['ignore_pixels'] / stats['pixels'], 4))
+
+
+#: toy split -> COCO 2014 subset folder and split file (ToCo/DuPL layout)
+COCO_SUBSETS = dict(
+    train=('train2014', 'train.txt'),
+    val=('val2014', 'val_part.txt'),
+    test=('test2014', 'test.txt'))
+
+
+def to_coco_layout(out_dir: str) -> Dict[str, int]:
+    """Rearrange a toy dataset written by :func:`make_toy_voc` in place
+    into the COCO WSSS layout that ``COCOWSSSDataset`` and
+    ``configs/_base_/datasets/coco14_wsss_448x448.py`` read::
+
+        out_dir/
+          JPEGImages/{train2014,val2014,test2014}/<name>.jpg
+          SegmentationClass/{train2014,val2014}/<name>.png
+          train.txt, val_part.txt, test.txt     names without suffix
+          cls_labels_onehot.npy, toy_voc_meta.json   (unchanged)
+
+    Args:
+        out_dir (str): A toy dataset in the VOC layout.
+
+    Returns:
+        dict: Number of images moved per subset folder.
+    """
+    split_dir = osp.join(out_dir, 'ImageSets', 'Segmentation')
+    moved = {}
+    for split, (subset, list_name) in COCO_SUBSETS.items():
+        with open(osp.join(split_dir, split + '.txt')) as f:
+            names = f.read().split()
+        if not names:
+            continue  # e.g. --num-test 0
+        for kind, suffix in (('JPEGImages', '.jpg'),
+                             ('SegmentationClass', '.png')):
+            src = [osp.join(out_dir, kind, n + suffix) for n in names]
+            if kind == 'SegmentationClass' and not any(map(osp.exists,
+                                                           src)):
+                continue  # the test split has no masks
+            os.makedirs(osp.join(out_dir, kind, subset), exist_ok=True)
+            for name, path in zip(names, src):
+                os.replace(path, osp.join(out_dir, kind, subset,
+                                          name + suffix))
+        with open(osp.join(out_dir, list_name), 'w') as f:
+            f.write(''.join(n + '\n' for n in names))
+        moved[subset] = len(names)
+    shutil.rmtree(osp.join(out_dir, 'ImageSets'))
+    return moved

@@ -4,6 +4,7 @@
 example configs train in tests/test_integration/test_example_configs.py),
 and tools/test.py stops at once on a missing checkpoint."""
 import glob
+import os
 import os.path as osp
 import re
 import runpy
@@ -90,3 +91,98 @@ def test_test_tool_stops_on_a_missing_checkpoint(tmp_path):
     assert proc.returncode != 0
     assert f'checkpoint not found: {missing}' in out
     assert len(out.strip().splitlines()) <= 2, out
+
+
+def _section(text: str, title: str) -> str:
+    """The text of ``## title`` up to the next ``## `` heading."""
+    start = text.index(f'\n## {title}\n')
+    end = text.find('\n## ', start + 1)
+    return text[start:end if end > 0 else None]
+
+
+def _block(section: str, lang: str) -> str:
+    found = re.findall(rf'```{lang}\n(.*?)```', section, flags=re.S)
+    assert len(found) == 1, found
+    return found[0]
+
+
+def _swap(text: str, swaps: list) -> str:
+    """Replace each ``(old, new)`` present (a README path that is not
+    swapped makes the command fail on a missing file)."""
+    for old, new in swaps:
+        text = text.replace(old, new)
+    return text
+
+
+TOY_BENCHMARK_CFG = """
+_base_ = [{base!r}]
+# >= 200 test batches from the 12 toy val images (benchmark.py times 200)
+test_dataloader = dict(
+    num_workers=0, persistent_workers=False,
+    sampler=dict(type='InfiniteSampler', shuffle=False))
+train_dataloader = dict(num_workers=0, persistent_workers=False)
+"""
+
+
+def _toy_swaps(toy: dict, tmp_path) -> list:
+    """The README's VOC config, checkpoint, log and image, swapped for the
+    toy checkpoint's; outputs under ``tmp_path``."""
+    cfg = tmp_path / 'toy_analysis.py'
+    cfg.write_text(TOY_BENCHMARK_CFG.format(base=toy['config']))
+    logs = [p for p in glob.glob(
+        osp.join(toy['work_dir'], '*', 'vis_data', '*.json'))
+        if not p.endswith('scalars.json')]
+    assert len(logs) == 1, logs
+    val = osp.join(toy['data_root'], 'ImageSets', 'Segmentation', 'val.txt')
+    image = osp.join(toy['data_root'], 'JPEGImages',
+                     open(val).read().split()[0] + '.jpg')
+    return [
+        ('work_dirs/dupl_vit-b_voc/iter_20000.pth', toy['checkpoint']),
+        ('work_dirs/dupl_vit-b_voc/TIMESTAMP/vis_data/TIMESTAMP.json',
+         logs[0]),
+        ('data/VOCdevkit/VOC2012/JPEGImages/2007_000033.jpg', image),
+        ('configs/dupl_vit-b_voc.py', str(cfg)),
+        ('work_dirs/', str(tmp_path) + '/'),
+    ]
+
+
+def test_readme_inference_section_runs(toy_checkpoint, tmp_path,
+                                       monkeypatch):
+    code = _block(_section(_read('README.md'), 'Inference'), 'python')
+    code = _swap(code, _toy_swaps(toy_checkpoint, tmp_path) +
+                 [("device='cuda:0'", "device='cpu'")])
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    exec(compile(code, 'README.md (Inference)', 'exec'), scope)
+    assert scope['result'].pred_sem_seg.data.ndim == 3
+    assert scope['ensemble'].test_cfg['student'] == 'ensemble'
+    assert (tmp_path / 'inference' / 'overlay.png').is_file()
+    assert len(list((tmp_path / 'inference' / 'vis').iterdir())) == 1
+    assert len(list((tmp_path / 'inference' / 'pred').iterdir())) == 1
+
+
+def test_readme_analysis_tools_run(toy_checkpoint, tmp_path):
+    script = _block(_section(_read('README.md'), 'Analysis tools'), 'bash')
+    script = _swap(script, _toy_swaps(toy_checkpoint, tmp_path))
+    script = re.sub(r'^python ', f'{sys.executable} ', script, flags=re.M)
+    script = script.replace('$(python ', f'$({sys.executable} ')
+    env = dict(os.environ, MPLBACKEND='Agg')
+    proc = subprocess.run(['bash', '-e', '-c', script], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=600)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    # benchmark.py: 200 timed batches, the JSON summary
+    fps = re.findall(r'Overall fps: ([0-9.]+) img / s', out)
+    assert len(fps) == 1 and float(fps[0]) > 0, out[-3000:]
+    assert glob.glob(str(tmp_path / 'benchmark' / 'fps_*.json'))
+    # analyze_logs.py: the curves of loss and mIoU
+    assert 'metric is mIoU' in out and (tmp_path / 'curves.png').is_file()
+    # get_flops.py: a positive count for the toy student
+    flops = re.findall(r'Flops: ([0-9.]+)([KMGT]?)', out)
+    assert flops and float(flops[0][0]) > 0, out[-3000:]
+    # browse_dataset.py: 8 samples, weak and strong side by side
+    pngs = sorted((tmp_path / 'browse').glob('*.png'))
+    assert len(pngs) == 8
+    from PIL import Image
+    width = Image.open(pngs[0]).size[0]
+    assert width == 128 + 4 + 96  # 128 px weak, 4 px gap, 0.75x strong

@@ -30,6 +30,12 @@ NO_WORKERS = {
 }
 NO_WORKERS_CLI = [f'{k}={v}' for k, v in NO_WORKERS.items()]
 
+# sliding windows smaller than the 128 px test images
+SLIDE = {
+    'model.test_cfg.mode': 'slide',
+    'model.test_cfg.crop_size': (64, 64),
+    'model.test_cfg.stride': (48, 48),
+}
 # name -> (cfg options, whether to swap in the VOC protocol TTA model)
 VARIANTS = {
     's1': ({}, False),
@@ -56,6 +62,10 @@ VARIANTS = {
     }, False),
     's1_tta': ({
         'tta_model.type': 'VOCProtocolTTAModel'
+    }, True),
+    's1_slide': (SLIDE, False),
+    's1_slide_tta': ({
+        **SLIDE, 'tta_model.type': 'VOCProtocolTTAModel'
     }, True),
 }
 
@@ -113,6 +123,9 @@ def test_variants_differ_where_they_should(metrics):
     # CRF and the multi-scale protocol change the s1 predictions
     assert miou['s1_crf'] != miou['s1']
     assert miou['s1_tta'] != miou['s1']
+    # test_cfg.mode='slide' is applied, with and without --tta
+    assert miou['s1_slide'] != miou['s1']
+    assert miou['s1_slide_tta'] != miou['s1_tta']
 
 
 def run_tool(args: list, cwd: str) -> str:

@@ -5,7 +5,9 @@
 #   train.txt, val_part.txt (names without suffix), cls_labels_onehot.npy
 _base_ = ['./voc12aug_wsss_448x448.py']
 dataset_type = 'COCOWSSSDataset'
-data_root = 'data/coco'
+# Resolved from this file: the repository's data/coco from any working
+# directory.
+data_root = '{{ fileDirname }}/../../../data/coco'
 train_dataloader = dict(
     dataset=dict(
         type=dataset_type,

@@ -1,7 +1,9 @@
 # The embedded toy dataset (tools/make_toy_voc.py; `make data`), VOC layout,
 # five foreground classes, at 128x128.
 _base_ = ['./voc12aug_wsss_448x448.py']
-data_root = 'data/toy_voc'
+# Resolved from this file (the repository's data/toy_voc), so the config
+# runs from any working directory.
+data_root = '{{ fileDirname }}/../../../data/toy_voc'
 crop_size = 128
 toy_metainfo = dict(
     classes=('background', 'aeroplane', 'bicycle', 'bird', 'boat', 'bottle'),
@@ -38,16 +40,22 @@ voc_style_train_pipeline = [
     dict(type='ToCoColorAug'),
     two_views,
 ]
+# Eval pipelines keep mmseg's loader names, which mmseg's inference API edits
+# (inference_model drops the step named LoadAnnotations, MMSegInferencer
+# replaces LoadImageFromFile); CheckSegMap refuses a mask with ids outside
+# the classes or another size than its image, naming it.
 val_pipeline = [
-    dict(type='LoadCheckedImageFromFile'),
+    dict(type='LoadImageFromFile'),
     dict(type='Resize', scale=(crop_size, crop_size), keep_ratio=False),
-    dict(type='LoadCheckedAnnotations'),
+    dict(type='LoadAnnotations'),
+    dict(type='CheckSegMap'),
     dict(type='PackWSSSInputs'),
 ]
 test_pipeline = val_pipeline
 tta_pipeline = [
-    dict(type='LoadCheckedImageFromFile'),
-    dict(type='LoadCheckedAnnotations'),
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations'),
+    dict(type='CheckSegMap'),
     dict(type='PackWSSSInputs'),
 ]
 train_dataloader = dict(

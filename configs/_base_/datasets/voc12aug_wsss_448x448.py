@@ -4,7 +4,9 @@
 #   ImageSets/Segmentation/{train_aug,val,test}.txt,
 #   cls_labels_onehot.npy (official format; tools/make_cls_labels.py)
 dataset_type = 'VOCWSSSDataset'
-data_root = 'data/VOCdevkit/VOC2012'
+# Resolved from this file: the repository's data/VOCdevkit/VOC2012 from any
+# working directory (set the dataloaders' data_root for VOC elsewhere).
+data_root = '{{ fileDirname }}/../../../data/VOCdevkit/VOC2012'
 crop_size = 448
 cls_label_file = 'cls_labels_onehot.npy'
 img_prefix = dict(img_path='JPEGImages', seg_map_path='SegmentationClassAug')
@@ -24,17 +26,23 @@ train_pipeline = [
         strong=[dict(type='StrongAug'), pack_train]),
 ]
 # In-training validation as the reference: 448x448 resize (algorithm.md §10.1).
+# Eval pipelines keep mmseg's loader names, which mmseg's inference API edits
+# (inference_model drops the step named LoadAnnotations, MMSegInferencer
+# replaces LoadImageFromFile); CheckSegMap refuses a mask with ids outside
+# the classes or another size than its image, naming it.
 val_pipeline = [
-    dict(type='LoadCheckedImageFromFile'),
+    dict(type='LoadImageFromFile'),
     dict(type='Resize', scale=(crop_size, crop_size), keep_ratio=False),
-    dict(type='LoadCheckedAnnotations'),
+    dict(type='LoadAnnotations'),
+    dict(type='CheckSegMap'),
     dict(type='PackWSSSInputs'),
 ]
 test_pipeline = val_pipeline
 # The official final protocol runs at native resolution (algorithm.md §10.2).
 tta_pipeline = [
-    dict(type='LoadCheckedImageFromFile'),
-    dict(type='LoadCheckedAnnotations'),
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations'),
+    dict(type='CheckSegMap'),
     dict(type='PackWSSSInputs'),
 ]
 train_dataloader = dict(

@@ -1,4 +1,5 @@
 # Copyright (c) OpenMMLab. All rights reserved.
+from .check_seg_map import CheckSegMap
 from .load_checked_annotations import LoadCheckedAnnotations
 from .load_checked_image import LoadCheckedImageFromFile
 from .multi_branch import MultiBranch
@@ -9,6 +10,6 @@ from .strong_aug import StrongAug
 from .toco_color_aug import ToCoColorAug
 
 __all__ = [
-    'LoadCheckedAnnotations', 'LoadCheckedImageFromFile', 'MultiBranch', 'PackWSSSInputs',
+    'CheckSegMap', 'LoadCheckedAnnotations', 'LoadCheckedImageFromFile', 'MultiBranch', 'PackWSSSInputs',
     'RandomCropWithValidBox', 'RandomRescale', 'StrongAug', 'ToCoColorAug'
 ]

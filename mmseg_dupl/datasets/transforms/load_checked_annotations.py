@@ -3,9 +3,10 @@
 import os.path as osp
 from typing import Optional
 
-import numpy as np
 from mmseg.datasets.transforms import LoadAnnotations
 from mmseg.registry import TRANSFORMS
+
+from .check_seg_map import check_seg_map
 
 
 @TRANSFORMS.register_module()
@@ -33,6 +34,10 @@ class LoadCheckedAnnotations(LoadAnnotations):
     (and so ``COCOWSSSDataset``) set from its classes and
     ``ignore_index``; without either, the id check is skipped.
 
+    Eval pipelines use mmseg's ``LoadAnnotations`` followed by
+    :class:`CheckSegMap` (the same checks) instead, so that mmseg's
+    inference API finds the step names it edits.
+
     Args:
         num_classes (int, optional): Number of classes including the
             background. Defaults to None (from the data info).
@@ -52,28 +57,7 @@ class LoadCheckedAnnotations(LoadAnnotations):
     def _load_seg_map(self, results: dict) -> None:
         """Load the mask (mmseg), then check its size and ids."""
         self._read_seg_map(results)
-        mask, path = results['gt_seg_map'], results['seg_map_path']
-        shape = results.get('ori_shape')
-        if shape is not None and tuple(mask.shape[:2]) != tuple(shape[:2]):
-            raise ValueError(
-                f'segmentation mask {path} is {mask.shape[0]}x'
-                f'{mask.shape[1]} (HxW) but its image '
-                f'{results.get("img_path", "?")} is {shape[0]}x{shape[1]}')
-        num_classes = self.num_classes or results.get('seg_num_classes')
-        if num_classes is None:
-            return
-        ignore = self.ignore_index
-        if ignore is None:
-            ignore = results.get('seg_ignore_index', 255)
-        counts = np.bincount(mask.ravel(), minlength=256)
-        counts[:num_classes] = 0
-        counts[ignore] = 0
-        bad = np.flatnonzero(counts)
-        if bad.size:
-            raise ValueError(
-                f'segmentation mask {path}: class ids {bad.tolist()} are '
-                f'outside the dataset (0..{num_classes - 1} and ignore '
-                f'{ignore}; {int(counts.sum())} pixels)')
+        check_seg_map(results, self.num_classes, self.ignore_index)
 
     def _read_seg_map(self, results: dict) -> None:
         """mmseg's ``_load_seg_map``; a file it cannot read is named."""

@@ -7,6 +7,7 @@ from mmseg.registry import RUNNERS
 from mmseg.utils import ConfigType
 
 from ..cpu_launch import prepare_cpu_distributed, use_cpu_amp
+from ..schedule_scaling import apply_scale_schedule
 
 
 @RUNNERS.register_module()
@@ -21,7 +22,10 @@ class CPULaunchRunner(Runner):
     - ``--amp`` without CUDA: bf16 ``AutocastOptimWrapper``
       (``use_cpu_amp``), where ``AmpOptimWrapper`` refuses to build.
 
-    With CUDA both are no-ops: it is mmengine's ``Runner``. The configs set
+    With CUDA both are no-ops: it is mmengine's ``Runner``. And
+    ``scale_schedule=True`` in the config scales the whole iteration
+    schedule to ``train_cfg.max_iters`` first
+    (:mod:`mmseg_dupl.engine.schedule_scaling`). The configs set
     ``runner_type = 'CPULaunchRunner'`` (``_base_/default_runtime.py``).
     """
 
@@ -29,6 +33,7 @@ class CPULaunchRunner(Runner):
     def from_cfg(cls, cfg: ConfigType) -> 'Runner':
         """Adapt the launch to the host, then build as ``Runner`` does."""
         cfg = copy.deepcopy(cfg)
+        apply_scale_schedule(cfg)
         use_cpu_amp(cfg)
         prepare_cpu_distributed(cfg)
         return super().from_cfg(cfg)

@@ -32,7 +32,10 @@ class MultiBranchSegDataPreProcessor(BaseDataPreprocessor):
     ``size_divisor=1``: each branch is stacked at its own largest image size
     (no padding when, as in the WSSS pipelines, all images of a branch have
     one size). At val/test time it is a plain pass-through, so the wrapped
-    preprocessor's ``size`` / ``test_cfg`` apply unchanged. ``mean``,
+    preprocessor's ``size`` / ``test_cfg`` apply unchanged. A plain
+    (single-branch) batch with ``training=True``, as mmseg's
+    ``benchmark.py`` sends test batches, is normalised and stacked as one
+    branch and returned in the wrapped preprocessor's format. ``mean``,
     ``std`` and ``bgr_to_rgb`` come from the wrapped config.
 
     Args:
@@ -78,13 +81,29 @@ class MultiBranchSegDataPreProcessor(BaseDataPreprocessor):
                     grouped.setdefault(branch, {})[key] = values
         return grouped
 
-    def _branch_padding(self, branch: str) -> Tuple:
-        """``(size, size_divisor)`` used to stack ``branch``."""
+    @staticmethod
+    def _is_multi_branch(data: dict) -> bool:
+        """Whether ``data`` is a :class:`MultiBranch` batch: inputs keyed
+        by branch, or per-sample dicts of branches."""
+        inputs = data.get('inputs')
+        if isinstance(inputs, dict):
+            return True
+        return (isinstance(inputs, (list, tuple)) and len(inputs) > 0
+                and isinstance(inputs[0], dict))
+
+    def _branch_padding(self, branch: Optional[str]) -> Tuple:
+        """``(size, size_divisor)`` used to stack ``branch`` (None: a
+        plain batch, which keeps the wrapped preprocessor's own rule if it
+        has one)."""
         if branch in self.branch_sizes:
             return self.branch_sizes[branch], None
+        inner = self.data_preprocessor
+        if branch is None and (getattr(inner, 'size', None)
+                               or getattr(inner, 'size_divisor', None)):
+            return inner.size, inner.size_divisor
         return None, 1
 
-    def _forward_branch(self, branch: str, data: dict) -> dict:
+    def _forward_branch(self, branch: Optional[str], data: dict) -> dict:
         """Run the wrapped preprocessor with the branch's padding rule."""
         inner = self.data_preprocessor
         if not hasattr(inner, 'size'):
@@ -110,6 +129,11 @@ class MultiBranchSegDataPreProcessor(BaseDataPreprocessor):
         """
         if not training:
             return self.data_preprocessor(data, training)
+        if not self._is_multi_branch(data):
+            # A plain batch with training=True: what mmseg's
+            # analysis_tools/benchmark.py does with test batches. Stacked
+            # as one branch, returned as the wrapped preprocessor returns.
+            return self._forward_branch(None, data)
         outputs: Dict[str, dict] = {}
         for branch, branch_data in self._group_by_branch(data).items():
             result = self._forward_branch(branch, branch_data)

@@ -6,6 +6,7 @@ import difflib
 from typing import Mapping, Optional
 
 from ..schedules.dupl_schedule import LOSS_TERMS, PHASE_KEYS
+from .dual_student_inference import check_test_mode
 
 # The official VOC run (algorithm.md §7, §9). ``phases``, ``thresholds``,
 # ``loss_weights``, ``loss_after``, ``consistency_delay`` and
@@ -41,7 +42,9 @@ DEFAULT_TRAIN_CFG = dict(
     cross_supervision=True)
 
 DEFAULT_TEST_CFG = dict(
-    mode='whole',
+    mode='whole',  # 'whole' | 'slide' (mmseg's windows, seg logits only)
+    crop_size=None,  # slide: window (h, w)
+    stride=None,  # slide: step (h, w)
     predict_on='seg',  # 'seg' | 'cam' | 'cam_aux' | 'pseudo'
     student='s1',  # 's1' | 's2' | 'ensemble'
     cam_scales=(1.0, 0.5, 1.5),
@@ -98,6 +101,7 @@ def check_cfg_values(train_cfg: Mapping, test_cfg: Mapping, num_classes: int,
         raise ValueError("model.test_cfg.predict_on must be one of 'seg', "
                          "'cam', 'cam_aux', 'pseudo', got "
                          f"{test_cfg['predict_on']!r}")
+    check_test_mode(test_cfg)
     if num_students == 1 and test_cfg['student'] != 's1':
         raise ValueError("model.test_cfg.student must be 's1' with "
                          'num_students=1')

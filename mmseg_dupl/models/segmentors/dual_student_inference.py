@@ -2,7 +2,7 @@
 """Inference of the dual-student segmentor: segmentation, CAM and pseudo
 labels through mmseg's predict/postprocess contract."""
 import dataclasses
-from typing import List, Sequence, Tuple
+from typing import List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -17,12 +17,41 @@ from ..cam.multi_scale import multi_scale_cam
 from .batch_meta import meta_tensor
 
 
+def check_test_mode(test_cfg: Mapping) -> None:
+    """``mode`` is ``'whole'`` or ``'slide'``; slide needs ``crop_size`` and
+    ``stride`` (an int or ``(h, w)`` of positive ints) and slides the
+    segmentation logits only."""
+    mode = test_cfg['mode']
+    if mode not in ('whole', 'slide'):
+        raise ValueError("model.test_cfg.mode must be 'whole' or 'slide', "
+                         f'got {mode!r}')
+    if mode != 'slide':
+        return
+    for key in ('crop_size', 'stride'):
+        value = test_cfg[key]
+        pair = (value, value) if isinstance(value, int) else value
+        if (not isinstance(pair, (list, tuple)) or len(pair) != 2
+                or not all(isinstance(v, int) and v > 0 for v in pair)):
+            raise ValueError(f"model.test_cfg.mode='slide' needs "
+                             f'model.test_cfg.{key} as (h, w) positive ints, '
+                             f'got {value!r}')
+    if test_cfg['predict_on'] != 'seg':
+        raise ValueError(
+            "model.test_cfg.mode='slide' slides the segmentation logits; "
+            f"predict_on={test_cfg['predict_on']!r} runs on whole images: "
+            "set model.test_cfg.mode='whole'")
+
+
 class DualStudentInferenceMixin:
     """``predict``, ``encode_decode`` and ``_forward`` of
     ``DualStudentSegmentor``, by ``test_cfg``:
 
     - ``student``: ``'s1'``, ``'s2'`` or ``'ensemble'`` (mean of logits or
       CAMs); chosen in the config, never from validation labels.
+    - ``mode``: ``'whole'`` or ``'slide'`` (with ``crop_size`` and
+      ``stride``, mmseg's sliding windows) for the segmentation logits;
+      CAM and pseudo-label predictions run on whole images (the config
+      check refuses ``'slide'`` with them).
     - ``predict_on``: ``'seg'`` (segmentation logits), ``'cam'`` /
       ``'cam_aux'`` (CAM labels with the dataset's image labels, bg where
       the best present-class CAM <= ``bkg_thr``, algorithm.md §10.1) or
@@ -54,6 +83,53 @@ class DualStudentInferenceMixin:
         return resize(logits, inputs.shape[2:], mode='bilinear',
                       align_corners=self.align_corners)
 
+    def inference(self,
+                  inputs: Tensor,
+                  batch_img_metas: Optional[List[dict]] = None) -> Tensor:
+        """Segmentation logits ``(B, K, H, W)`` at input resolution by
+        ``test_cfg.mode``: ``'whole'`` (:meth:`encode_decode` on the whole
+        input) or ``'slide'`` (:meth:`slide_inference`)."""
+        if self.test_cfg['mode'] == 'slide':
+            return self.slide_inference(inputs, batch_img_metas)
+        return self.encode_decode(inputs, batch_img_metas)
+
+    def slide_inference(self,
+                        inputs: Tensor,
+                        batch_img_metas: Optional[List[dict]] = None
+                        ) -> Tensor:
+        """mmseg's sliding-window inference (``EncoderDecoder``'s): windows
+        of ``test_cfg.crop_size`` ``(h, w)`` every ``test_cfg.stride``
+        ``(h, w)`` pixels, the last one of a row or column moved back to
+        end at the border (one window of the whole side where the input is
+        smaller than the crop), each through :meth:`encode_decode` (so per
+        student, or the mean of both for ``'ensemble'``), and the logits
+        averaged where windows overlap.
+
+        Args:
+            inputs (Tensor): ``(B, 3, H, W)`` preprocessed images.
+            batch_img_metas (list[dict], optional): Not needed here; kept
+                for mmseg's signature.
+
+        Returns:
+            Tensor: ``(B, K, H, W)`` logits.
+        """
+        h_crop, w_crop = _pair(self.test_cfg['crop_size'])
+        h_stride, w_stride = _pair(self.test_cfg['stride'])
+        batch, _, h_img, w_img = inputs.shape
+        h_grids = max(h_img - h_crop + h_stride - 1, 0) // h_stride + 1
+        w_grids = max(w_img - w_crop + w_stride - 1, 0) // w_stride + 1
+        preds = inputs.new_zeros((batch, self.out_channels, h_img, w_img))
+        count = inputs.new_zeros((batch, 1, h_img, w_img))
+        for h_idx in range(h_grids):
+            for w_idx in range(w_grids):
+                y2 = min(h_idx * h_stride + h_crop, h_img)
+                x2 = min(w_idx * w_stride + w_crop, w_img)
+                y1, x1 = max(y2 - h_crop, 0), max(x2 - w_crop, 0)
+                crop = inputs[:, :, y1:y2, x1:x2]
+                preds[:, :, y1:y2, x1:x2] += self.encode_decode(crop, None)
+                count[:, :, y1:y2, x1:x2] += 1
+        return preds / count
+
     def extract_feat(self, inputs: Tensor) -> Tuple[Tensor, Tensor]:
         """``(F_aux, F)`` of student 1."""
         return self.student1.extract_feat(inputs)
@@ -73,7 +149,7 @@ class DualStudentInferenceMixin:
             data_samples = [SegDataSample(metainfo=metas) for _ in inputs]
         predict_on = self.test_cfg['predict_on']
         if predict_on == 'seg':
-            logits = self.encode_decode(inputs, None)
+            logits = self.inference(inputs, None)
         elif predict_on in ('cam', 'cam_aux'):
             logits = self._cam_logits(inputs, data_samples, predict_on)
         else:
@@ -162,3 +238,11 @@ class DualStudentInferenceMixin:
                  data_samples: OptSampleList = None) -> Tuple[Tensor, Tensor]:
         """Raw segmentation logits ``(B, K, h, w)`` of every student."""
         return tuple(s.seg_logits(inputs) for s in self.students)
+
+
+def _pair(value: Union[int, Sequence[int]]) -> Tuple[int, int]:
+    """``n`` -> ``(n, n)``; a pair unchanged (as ints)."""
+    if isinstance(value, int):
+        return value, value
+    height, width = value
+    return int(height), int(width)

@@ -79,6 +79,9 @@ class DualStudentSegmentor(DualStudentInferenceMixin, BaseSegmentor):
         test_cfg (dict, optional): Overrides of ``DEFAULT_TEST_CFG``.
         data_preprocessor (dict, optional): Data preprocessor config.
         init_cfg (dict, optional): Initialisation config.
+        pretrained (str, optional): Only None is accepted (what mmseg's
+            ``init_model`` and ``benchmark.py`` set); the students' weights
+            come from ``student.backbone.init_cfg``. Defaults to None.
     """
 
     def __init__(self,
@@ -90,9 +93,14 @@ class DualStudentSegmentor(DualStudentInferenceMixin, BaseSegmentor):
                  train_cfg: OptConfigType = None,
                  test_cfg: OptConfigType = None,
                  data_preprocessor: OptConfigType = None,
-                 init_cfg: OptMultiConfig = None) -> None:
+                 init_cfg: OptMultiConfig = None,
+                 pretrained: Optional[str] = None) -> None:
         super().__init__(
             data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        if pretrained is not None:  # mmseg.apis.init_model passes None
+            raise ValueError(
+                'model.pretrained is not used by DualStudentSegmentor: set '
+                'model.student.backbone.init_cfg.checkpoint instead')
         if num_students not in (1, 2):
             raise ValueError(f'model.num_students must be 1 or 2, got '
                              f'{num_students}')

@@ -69,6 +69,10 @@ class VOCProtocolTTAModel(BaseTTAModel):
     scaling, flipping and resizing are the reference's torch ops on the
     preprocessed tensor, and the result equals it to float precision.
 
+    Slide inference: with ``model.test_cfg.mode='slide'`` every scaled
+    (and flipped) view is predicted with the segmentor's sliding windows
+    (``crop_size``, ``stride``); the merge is unchanged.
+
     Student choice: for a model with ``students`` (``DualStudentSegmentor``)
     the raw logits are those of ``model.test_cfg.student``: ``'s1'``,
     ``'s2'`` or ``'ensemble'`` (mean of both students' logits, algorithm.md
@@ -198,7 +202,14 @@ class VOCProtocolTTAModel(BaseTTAModel):
 
     def raw_logits(self, inputs: Tensor) -> Tensor:
         """Decoder-resolution logits ``(B, K, h, w)`` of the chosen
-        student(s) (``test_cfg.student``), or of any mmseg segmentor."""
+        student(s) (``test_cfg.student``), or of any mmseg segmentor. With
+        ``model.test_cfg.mode='slide'`` each scaled view goes through the
+        segmentor's ``slide_inference`` instead (logits at the view's
+        resolution, from mmseg's windows)."""
+        test_cfg = getattr(self.module, 'test_cfg', None) or {}
+        if test_cfg.get('mode', 'whole') == 'slide':
+            metas = [dict(img_shape=inputs.shape[2:]) for _ in inputs]
+            return self.module.slide_inference(inputs, metas)
         students = getattr(self.module, 'students', None)
         if students is None:
             out = self.module(inputs, mode='tensor')

@@ -170,3 +170,25 @@ def test_cuda():
     pre = MultiBranchSegDataPreProcessor(data_preprocessor=_inner()).cuda()
     out = pre(_batch(), training=True)
     assert out['inputs']['weak'].is_cuda and out['inputs']['strong'].is_cuda
+
+
+@pytest.mark.parametrize('inner_size', [None, (8, 8)])
+def test_plain_batch_in_training_mode(inner_size):
+    """mmseg's benchmark.py preprocesses test batches with training=True:
+    a plain batch is stacked as one branch (the inner size if it has one,
+    else each image's own size) and returned in the inner format."""
+    pre = MultiBranchSegDataPreProcessor(
+        data_preprocessor=_inner(size=inner_size))
+    inner = MODELS.build(
+        _inner(size=inner_size, size_divisor=None if inner_size else 1))
+    imgs = [torch.randint(0, 256, (3, 5, 6), dtype=torch.uint8)
+            for _ in range(2)]
+    data = dict(inputs=imgs, data_samples=[SegDataSample(), SegDataSample()])
+    out = pre(dict(data), training=True)
+    ref = inner(dict(data), training=True)
+    assert isinstance(out['inputs'], torch.Tensor)
+    assert out['inputs'].shape == (2, 3) + (inner_size or (5, 6))
+    torch.testing.assert_close(out['inputs'], ref['inputs'])
+    assert isinstance(out['data_samples'], list)
+    # the wrapped preprocessor's own padding rule is restored
+    assert pre.data_preprocessor.size == inner_size
