@@ -20,8 +20,6 @@ from mmengine.logging import print_log
 SCHEDULER_KEYS = ('max_iters', 'warmup_iters', 'begin', 'end')
 #: iteration keys of a custom hook that scale
 HOOK_KEYS = ('interval', 'start_iter', 'end_iter', 'begin', 'end')
-#: iteration keys anywhere under ``model`` that scale (GMMFilteredLoss)
-MODEL_KEYS = ('start_iter', )
 
 
 def schedule_length(cfg) -> int:
@@ -94,7 +92,6 @@ def scale_schedule(cfg, iters: int, length: Optional[int] = None) -> List[str]:
         scaler.set(phases, name, f'model.train_cfg.phases.{name}',
                    at_least=1 if isinstance(old, int) and old > 0 else 0,
                    at_most=iters)
-    _scale_model_keys(cfg.get('model') or {}, 'model', scaler)
     for name, hook in (cfg.get('default_hooks') or {}).items():
         if isinstance(hook, dict) and name in ('checkpoint', ):
             scaler.set(hook, 'interval', f'default_hooks.{name}.interval',
@@ -180,16 +177,3 @@ def _schedulers(cfg) -> list:
 def _phases(cfg) -> dict:
     model = cfg.get('model') or {}
     return (model.get('train_cfg') or {}).get('phases') or {}
-
-
-def _scale_model_keys(node: Any, name: str, scaler: _Scaler) -> None:
-    """Scale :data:`MODEL_KEYS` anywhere under ``model``."""
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key in MODEL_KEYS:
-                scaler.set(node, key, f'{name}.{key}')
-            else:
-                _scale_model_keys(value, f'{name}.{key}', scaler)
-    elif isinstance(node, (list, tuple)):
-        for i, value in enumerate(node):
-            _scale_model_keys(value, f'{name}.{i}', scaler)

@@ -56,14 +56,15 @@ def test_checkpoint_save_disk_full(tmp_path, monkeypatch):
     hook._save_checkpoint_with_step(runner, 4, meta=dict(iter=4))
     monkeypatch.setattr(
         LocalBackend, 'put',
-        _disk_full_after_half(LocalBackend.put, 'iter_8.pth.tmp'))
+        _disk_full_after_half(LocalBackend.put, f'iter_8.pth.{os.getpid()}.tmp'))
     with pytest.raises(OSError) as err:
         hook._save_checkpoint_with_step(runner, 8, meta=dict(iter=8))
     assert err.value.errno == errno.ENOSPC
     text = str(err.value)
     assert f'could not write {tmp_path / "iter_8.pth"}: No space left' \
         in text
-    assert f'the partial {tmp_path / "iter_8.pth.tmp"} was deleted' in text
+    partial = tmp_path / f'iter_8.pth.{os.getpid()}.tmp'  # per process
+    assert f'the partial {partial} was deleted' in text
     assert re.search(rf'; \d+\.\d MB free in {tmp_path}$', text)
     assert sorted(os.listdir(tmp_path)) == ['iter_4.pth', 'last_checkpoint']
     # the previous checkpoint and the pointer stay good
@@ -84,7 +85,7 @@ def test_pointer_write_disk_full(tmp_path, monkeypatch):
         durable_io.write_text_durably(str(pointer), '/new/iter_4.pth')
     monkeypatch.undo()
     assert err.value.errno == errno.ENOSPC
-    assert f'{pointer}.tmp was deleted' in str(err.value)
+    assert f'{pointer}.{os.getpid()}.tmp was deleted' in str(err.value)
     assert os.listdir(tmp_path) == ['last_checkpoint']
     assert pointer.read_text() == '/old/iter_2.pth'
 
