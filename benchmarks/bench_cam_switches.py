@@ -46,25 +46,22 @@ def _timed(fn: Callable):
 def _labels(model, data: dict) -> dict:
     """CAMs (with the stage time), PAR pseudo labels and PTC token labels
     of both students, as ``loss()`` makes them (phase C state)."""
-    from mmseg_dupl.models.segmentors.batch_meta import (crop_boxes,
-                                                         meta_tensor)
     weak = data['inputs']['weak']
     samples = data['data_samples']['weak']
-    cls_labels = meta_tensor(samples, 'cls_labels', weak)
-    img_box = crop_boxes(samples, weak)
-    state = model.phase_state()
     labeler = model.pseudo_labeler
-    tau = labeler.image_thresholds(state.class_thresholds, cls_labels)
     with torch.no_grad():
-        outs = [s(weak) for s in model.students]
-    cams, seconds = _timed(lambda: [
-        model._train_cams(s, weak, o, cls_labels)
-        for s, o in zip(model.students, outs)])
-    pseudo = labeler(model._raw_image(weak), [c[0] for c in cams],
-                     cls_labels, tau, state.low_threshold, img_box).labels
+        stage = model.pseudo_labels(weak, samples)
+        # the CAM stage alone, timed: what the switches change
+        _, seconds = _timed(lambda: [
+            model.training_cams(s, weak, o, stage.cls_labels)
+            for s, o in zip(model.students, stage.outputs)])
+    cams, cls_labels, tau = stage.cams, stage.cls_labels, \
+        stage.image_thresholds
+    pseudo = stage.pseudo.labels
     tokens = [labeler.token_labels(c[1], o['feat'].shape[2:], cls_labels,
-                                   tau, state.low_threshold, img_box)
-              for c, o in zip(cams, outs)]
+                                   tau, stage.state.low_threshold,
+                                   stage.img_box)
+              for c, o in zip(cams, stage.outputs)]
     present = cls_labels.bool()[:, :, None, None]
     return dict(cams=[[m * present for m in c] for c in cams],
                 pseudo=pseudo, tokens=tokens, seconds=seconds)

@@ -160,12 +160,11 @@ class StageTimer:
 
 
 def _build_dupl(cfg, phase_c_iter: int):
-    from mmengine.logging import MessageHub
     from mmengine.optim import build_optim_wrapper
     from mmseg.registry import MODELS
     model = MODELS.build(cfg.model)
     model.train()
-    MessageHub.get_current_instance().update_info('iter', phase_c_iter)
+    model.follow_schedule(phase_c_iter)
     return model, build_optim_wrapper(model, cfg.optim_wrapper)
 
 

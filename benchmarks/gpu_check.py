@@ -69,13 +69,11 @@ def step(model, optim_wrapper, batch: dict) -> None:
 
 def time_phases(args, precision: str, device: torch.device) -> dict:
     """Median seconds per iteration of each phase, and peak memory."""
-    from mmengine.logging import MessageHub
     cfg, spec, model, optim_wrapper = build(args, precision, device)
     if device.type == 'cuda':
         torch.cuda.reset_peak_memory_stats(device)
-    hub = MessageHub.get_current_instance()
-    # The model's DuPLSchedule switches the phases by the message hub's
-    # iteration, so one iteration inside each phase selects it.
+    # The model follows its DuPLSchedule at the iteration it is given, so
+    # one iteration inside each phase selects it.
     schedule = cfg.model.train_cfg.phases
     cam_iters, gmm_iters = schedule['cam'], schedule['gmm']
     max_iters = cfg.train_cfg.max_iters
@@ -83,7 +81,7 @@ def time_phases(args, precision: str, device: torch.device) -> dict:
     phases = (('A', cam_iters // 2), ('B', (cam_iters + gmm_iters) // 2),
               ('C', (gmm_iters + max_iters) // 2))
     for name, iteration in phases:
-        hub.update_info('iter', iteration)
+        model.follow_schedule(iteration)
         times = []
         for i in range(args.warmup + args.iters):
             batch = bts._synthetic_batch(spec, cfg.model.num_classes, i)

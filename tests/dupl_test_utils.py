@@ -8,8 +8,6 @@ import pytest
 import torch
 from mmseg.structures import SegDataSample
 
-from mmseg_dupl.models.schedules.iteration import set_iteration
-
 NUM_CLASSES = 3
 EMBED = 16
 
@@ -39,7 +37,10 @@ def tiny_student_cfg(num_classes: int = NUM_CLASSES) -> dict:
             num_classes=num_classes + 1))
 
 
-def tiny_model_cfg(**train_cfg) -> dict:
+def tiny_model_cfg(pseudo_labeler=None, **train_cfg) -> dict:
+    """The tiny segmentor; ``train_cfg`` keys override its schedule, and
+    ``pseudo_labeler`` replaces its fast labeller (PAR of 2 dilations x 2
+    iterations, GMM fits from 10 pixels)."""
     cfg = dict(
         type='DualStudentSegmentor',
         num_classes=NUM_CLASSES,
@@ -56,7 +57,9 @@ def tiny_model_cfg(**train_cfg) -> dict:
         train_cfg=dict(
             # Phase A: 0-1, B: seg labels from 2 (weighted from 3), C: GMM
             # filter from 5, consistency from 6; tau 0.7 -> 0.55 by 11.
-            phases=dict(cam=2, gmm=5, end=12),
+            phases=dict(cam=2, gmm=5, end=12)),
+        pseudo_labeler=pseudo_labeler or dict(
+            type='DuPLPseudoLabeler',
             gmm=dict(min_pixels=10),
             par=dict(dilations=(1, 2), num_iter=2)))
     cfg['train_cfg'].update(train_cfg)
@@ -97,9 +100,10 @@ def make_batch(batch: int = 2, size: int = 32, seed: int = 0) -> dict:
     return dict(inputs={'weak': weak, 'strong': strong}, data_samples=samples)
 
 
-def set_iter(n: int) -> None:
-    """The iteration a model outside a runner follows."""
-    set_iteration(n)
+def set_iter(model, n: int) -> None:
+    """The run-time state of iteration ``n`` for a model outside a runner
+    (what the schedule hooks write inside one)."""
+    model.follow_schedule(n)
 
 
 @pytest.fixture

@@ -40,9 +40,10 @@ SIZE, BATCH, SEED, ITER = 64, 2, 0, 10
 HIGH_THR = (0.62, 0.58, 0.55)  # per class; image tau_i = max over present
 # Full PAR; thresholds that let a randomly initialised model flag noisy
 # pixels (GMM) and reach the consistency term (conf_thr).
-TRAIN_CFG = dict(
+TRAIN_CFG = dict(conf_thr=0.27)
+LABELER_CFG = dict(
+    type='DuPLPseudoLabeler',
     par=dict(dilations=(1, 2, 4, 8, 12, 24), num_iter=10),
-    conf_thr=0.27,
     gmm=dict(min_pixels=10, min_mean_gap=0.0, gamma=0.5))
 
 #: Golden term name -> the current code's name of the same term. The
@@ -59,7 +60,7 @@ TERM_NAMES: Dict[str, str] = {
     's2.loss_reg': 's2.loss_consistency',
     'noise_ratio.s1': 'noise_ratio.s1',
     'noise_ratio.s2': 'noise_ratio.s2',
-    'thr_image': 'thr_high',
+    'thr_image': 'image_threshold',
 }
 
 
@@ -70,12 +71,10 @@ def enter_phase_c(model: torch.nn.Module, iteration: int,
     ``iteration`` with per-class thresholds ``high_thr`` (C,).
 
     At the golden commit the hooks set model attributes (the switches and
-    a ``high_thr`` buffer). Now the model's ``DuPLSchedule`` derives them
-    from the iteration (mmengine's MessageHub): a schedule whose phases
+    a ``high_thr`` buffer). Now the model's run-time state is set by
+    ``follow_schedule`` from its ``DuPLSchedule``: a schedule whose phases
     all began by ``iteration`` and whose threshold descent has reached
     ``high_thr`` there gives the same state."""
-    from dupl_test_utils import set_iter
-
     from mmseg_dupl.models.schedules import DuPLSchedule
     train_cfg = dict(
         model.train_cfg,
@@ -89,7 +88,7 @@ def enter_phase_c(model: torch.nn.Module, iteration: int,
     assert state.label_source == 'cam' and state.gmm_filter
     assert state.consistency and state.weights['seg'] > 0
     assert torch.equal(state.class_thresholds, high_thr.float())
-    set_iter(iteration)
+    model.follow_schedule(iteration)
 
 
 def build_model(state_dict=None) -> torch.nn.Module:
@@ -100,7 +99,8 @@ def build_model(state_dict=None) -> torch.nn.Module:
 
     from dupl_test_utils import tiny_model_cfg
     torch.manual_seed(SEED)
-    model = MODELS.build(tiny_model_cfg(**TRAIN_CFG))
+    model = MODELS.build(
+        tiny_model_cfg(pseudo_labeler=LABELER_CFG, **TRAIN_CFG))
     logger = MMLogger.get_current_instance()
     level = logger.level
     logger.setLevel('WARNING')  # init_weights logs every parameter
@@ -109,6 +109,9 @@ def build_model(state_dict=None) -> torch.nn.Module:
     finally:
         logger.setLevel(level)
     if state_dict is not None:
+        # The golden commit kept tau_c in a `high_thr` buffer; the state
+        # lives outside the weights now (enter_phase_c sets it).
+        state_dict = {k: v for k, v in state_dict.items() if k != 'high_thr'}
         model.load_state_dict(state_dict, strict=True)
     return model.train()
 
@@ -142,6 +145,11 @@ def run_loss_and_grads(model: torch.nn.Module, batch: dict):
     total, _ = model.parse_losses(losses)
     total.backward()
     terms = {k: v.detach().double() for k, v in losses.items()}
+    # The share of foreground labels the GMM filter removed, per student
+    # (a loss-dict entry at the golden commit, logged by the hook now).
+    for k, fit in enumerate(model.last_noise_fits or (), start=1):
+        terms[f'noise_ratio.s{k}'] = torch.tensor(
+            fit.stats()['removed'], dtype=torch.float64)
     grads = {
         name: p.grad.detach().clone()
         for name, p in model.named_parameters() if p.grad is not None
@@ -191,6 +199,7 @@ def make_golden() -> dict:
         iteration=ITER,
         high_thr=high_thr,
         train_cfg=TRAIN_CFG,
+        pseudo_labeler=LABELER_CFG,
         terms=terms,
         grads=grads,
         versions=dict(torch=torch.__version__, numpy=np.__version__))

@@ -27,6 +27,17 @@ def test_config_loads_with_plugin_imports(path):
         'training must not load masks'
 
 
+@pytest.mark.parametrize('path', CONFIGS, ids=osp.basename)
+def test_dupl_configs_inherit_the_schedule_hooks(path):
+    cfg = Config.fromfile(path)
+    if cfg.model.type != 'DualStudentSegmentor':
+        return  # the fully supervised reference: an EncoderDecoder
+    types = [h['type'] for h in cfg.get('custom_hooks', [])]
+    for hook in ('SetIterInfoHook', 'CosineThresholdHook',
+                 'GMMNoiseFilterHook'):
+        assert types.count(hook) == 1, (path, types)
+
+
 def test_voc_config_is_the_official_run():
     cfg = Config.fromfile('configs/dupl_vit-b_voc.py')
     assert cfg.train_dataloader.batch_size == 1  # 4 GPUs x 1
@@ -38,7 +49,10 @@ def test_voc_config_is_the_official_run():
     assert train_cfg.thresholds.high == 0.7
     assert train_cfg.thresholds.high_target[4] == .55
     assert train_cfg.loss_weights.seg == 0.2
-    assert 'custom_hooks' not in cfg  # the model owns the schedule
+    # the schedule hooks, from the model base config (values in train_cfg)
+    assert [h['type'] for h in cfg.custom_hooks] == [
+        'SetIterInfoHook', 'CosineThresholdHook', 'GMMNoiseFilterHook']
+    assert all(len(h) == 1 for h in cfg.custom_hooks)  # no values of their own
     assert cfg.find_unused_parameters is True
 
 

@@ -13,10 +13,6 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from mmengine.dataset import pseudo_collate  # noqa: E402
 
-from mmseg_dupl.models.segmentors.batch_meta import \
-    meta_tensor  # noqa: E402
-from mmseg_dupl.models.cam.multi_scale_cam import multi_scale_cam  # noqa: E402
-
 NUM_SHOWN = 4
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 # Written by benchmarks/bench_demo_seeds.py: DuPL's lead with its spread.
@@ -52,9 +48,9 @@ def plot_curves(runs: Dict, out: str) -> None:
             for key in ('s1.loss_seg', 's1.loss_consistency', 'loss_disc'):
                 steps, values = series(rows, key)
                 axes[0, 0].plot(steps, values, label=key, alpha=.7)
-            steps, thr = series(rows, 'thr_high')
+            steps, thr = series(rows, 'image_threshold')
             axes[1, 0].plot(steps, thr, label='mean per-image tau_i')
-            for key in ('noise_ratio.s1', 'noise_ratio.s2'):
+            for key in ('gmm.s1.removed', 'gmm.s2.removed'):
                 steps, values = series(rows, key)
                 axes[1, 1].plot(steps, values, label=key)
     titles = ('training loss', 'val segmentation mIoU (%)',
@@ -92,18 +88,10 @@ def training_visuals(model, dataset, count: int = NUM_SHOWN,
     data = model.data_preprocessor(first_batch(dataset, count, start),
                                    False)
     x, samples = data['inputs'], data['data_samples']
-    cls = meta_tensor(samples, 'cls_labels', x)
-    cams = [multi_scale_cam(s.cams, x, (1.0, 0.5, 1.5))[0]
-            for s in model.students]
-    segs = [torch.nn.functional.interpolate(
-        s.seg_logits(x), x.shape[2:], mode='bilinear', align_corners=False)
-        for s in model.students]
-    state = model.phase_state()
-    labeler = model.pseudo_labeler
-    tau = labeler.image_thresholds(state.class_thresholds, cls)
-    image = model._raw_image(x)
-    pseudo = labeler(image, cams, cls, tau, state.low_threshold,
-                     seg_logits=segs)
+    stage = model.pseudo_labels(x, samples)
+    cls, pseudo = stage.cls_labels, stage.pseudo
+    cams = [c[0] for c in stage.cams]
+    image = model.raw_images(x)
     present = cls[:, :, None, None]
     return dict(
         image=(image.permute(0, 2, 3, 1).numpy() * 255).astype(np.uint8),
@@ -222,7 +210,7 @@ def plot_predictions(runs: Dict, dataset, out: str) -> None:
     palette = np.asarray(dataset.metainfo['palette'], np.uint8)
     model = runs['dupl']['runner'].model
     data = model.data_preprocessor(batch, False)
-    image = model._raw_image(data['inputs'])
+    image = model.raw_images(data['inputs'])
     cols = [('image',
              (image.permute(0, 2, 3, 1).numpy() * 255).astype(np.uint8),
              None),

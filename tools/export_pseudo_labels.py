@@ -139,13 +139,15 @@ def build_model(cfg: Config, checkpoint: str, mode: str,
     test_cfg = dict(model_cfg.get('test_cfg') or {})
     test_cfg['predict_on'] = MODE_TO_PREDICT_ON[mode]
     model_cfg['test_cfg'] = test_cfg
-    from mmseg_dupl.models.schedules.iteration import \
-        set_iteration_from_checkpoint
+    from mmseg_dupl.models.schedules import trained_iteration
     model = MODELS.build(model_cfg)
     state = load_checkpoint(
         model, checkpoint, map_location='cpu', strict=True)
-    # label with the thresholds of the checkpoint's last iteration
-    set_iteration_from_checkpoint(state)
+    # label with the thresholds of the checkpoint's last iteration (its
+    # schedule's end for a checkpoint without meta.iter)
+    trained = trained_iteration(state)
+    model.follow_schedule(model.schedule.phases['end']
+                          if trained is None else trained)
     return model.to(device).eval()
 
 

@@ -174,7 +174,7 @@ def _crop_padding(x: torch.Tensor, meta: dict) -> torch.Tensor:
 
 def student_cams(model, inputs: torch.Tensor, meta: dict) -> List[np.ndarray]:
     """Multi-scale CAMs (C, H0, W0) in [0, 1] of every student."""
-    from mmseg_dupl.models.cam.multi_scale_cam import multi_scale_cam
+    from mmseg_dupl.models.cam.multi_scale import multi_scale_cam
     out = []
     for student in model.students:
         cam = multi_scale_cam(student.cams, inputs,
@@ -251,13 +251,15 @@ def main(argv: Optional[List[str]] = None) -> List[str]:
         items = image_items(cfg, args.images, args.labels, classes)
     else:
         items = split_items(cfg, args.split, args.num)
-    from mmseg_dupl.models.schedules.iteration import \
-        set_iteration_from_checkpoint
+    from mmseg_dupl.models.schedules import trained_iteration
     model = MODELS.build(cfg.model)
     state = load_checkpoint(
         model, args.checkpoint, map_location='cpu', strict=True)
-    # pseudo labels with the thresholds of the checkpoint's last iteration
-    set_iteration_from_checkpoint(state)
+    # label with the thresholds of the checkpoint's last iteration (its
+    # schedule's end for a checkpoint without meta.iter)
+    trained = trained_iteration(state)
+    model.follow_schedule(model.schedule.phases['end']
+                          if trained is None else trained)
     model = model.to(args.device).eval()
     pipeline = build_test_pipeline(cfg)
     os.makedirs(args.out_dir, exist_ok=True)

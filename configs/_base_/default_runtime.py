@@ -24,8 +24,8 @@ resume = False
 # True accepts a checkpoint that leaves model tensors missing or mismatched
 # (load_from, tools/test.py --allow-partial-load, --resume), with a warning.
 allow_partial_load = False
-# Stage-gated losses leave parameters without gradients in early phases
-# (no seg loss before cam_iters, no consistency before gmm_iters).
+# Stage-gated losses leave parameters without gradients in early phases (no
+# seg loss before model.train_cfg.phases.cam, as the reference).
 find_unused_parameters = True
 randomness = dict(seed=0)
 tta_model = dict(type='SegTTAModel')

@@ -15,6 +15,13 @@ model = dict(
             # the wrapped loss: the stock one, averaged over labelled pixels
             loss_cfg=dict(
                 type='CrossEntropyLoss', loss_weight=1.0,
-                avg_non_ignore=True),
-            # filter from 40% of the schedule on (DuPL: 8k of 20k)
-            start_iter=64000)))
+                avg_non_ignore=True))))
+# The filter is off until start_iter, then on: 40% of the schedule (DuPL: 8k
+# of 20k). The hook also logs what it removed (gmm.removed, gmm.mean_gap,
+# gmm.skipped_pixels, gmm.skipped_gap).
+custom_hooks = [
+    dict(
+        type='GMMNoiseFilterHook',
+        target='decode_head.loss_decode',
+        start_iter=64000)
+]

@@ -13,7 +13,8 @@ _base_ = [
     '../_base_/stage2_voc12aug_512x512.py',
 ]
 data_preprocessor = dict(size=(512, 512))
-# The exported labels are noisy: from start_iter on (DuPL's 8k of 20k), a
+# The exported labels are noisy: from iteration 8000 on (DuPL's 8k of 20k,
+# GMMNoiseFilterHook below), a
 # two-component GMM of each image's CE removes high-loss foreground pixels.
 # min_pixels is DuPL's 1000 per 448x448 crop, scaled to the 512x512 crop.
 # `_delete_=True` drops the stock CrossEntropyLoss keys (use_sigmoid, ...).
@@ -22,6 +23,13 @@ model = dict(
     decode_head=dict(
         num_classes=21,
         loss_decode=dict(
-            _delete_=True, type='GMMFilteredLoss', min_pixels=1306,
-            start_iter=8000)),
+            _delete_=True, type='GMMFilteredLoss', min_pixels=1306)),
     auxiliary_head=dict(num_classes=21))
+# Switches the decode loss's GMM filter on at iteration 8000 and logs what
+# it removed (gmm.removed, gmm.mean_gap, gmm.skipped_*).
+custom_hooks = [
+    dict(
+        type='GMMNoiseFilterHook',
+        target='decode_head.loss_decode',
+        start_iter=8000)
+]

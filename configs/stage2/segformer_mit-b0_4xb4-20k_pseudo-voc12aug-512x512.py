@@ -14,8 +14,7 @@ model = dict(
     decode_head=dict(
         num_classes=21,
         loss_decode=dict(
-            _delete_=True, type='GMMFilteredLoss', min_pixels=1306,
-            start_iter=8000)))
+            _delete_=True, type='GMMFilteredLoss', min_pixels=1306)))
 # mmseg's SegFormer recipe (AdamW, warm-up then poly)
 optim_wrapper = dict(
     _delete_=True,
@@ -38,4 +37,12 @@ param_scheduler = [
         begin=1500,
         end=20000,
         by_epoch=False)
+]
+# Switches the decode loss's GMM filter on at iteration 8000 and logs what
+# it removed (gmm.removed, gmm.mean_gap, gmm.skipped_*).
+custom_hooks = [
+    dict(
+        type='GMMNoiseFilterHook',
+        target='decode_head.loss_decode',
+        start_iter=8000)
 ]

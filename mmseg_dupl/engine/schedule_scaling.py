@@ -18,9 +18,11 @@ from mmengine.logging import print_log
 
 #: iteration keys of a param scheduler that scale
 SCHEDULER_KEYS = ('max_iters', 'warmup_iters', 'begin', 'end')
-#: iteration keys of a custom hook that scale
-HOOK_KEYS = ('interval', 'start_iter', 'end_iter', 'begin', 'end')
-#: iteration keys anywhere under ``model`` that scale (GMMFilteredLoss)
+#: iteration keys of a custom hook that scale (GMMNoiseFilterHook's
+#: start_iter, CosineThresholdHook's begin_iter / end_iter; not its start /
+#: end, which are thresholds)
+HOOK_KEYS = ('interval', 'start_iter', 'begin_iter', 'end_iter')
+#: iteration keys anywhere under ``model`` that scale
 MODEL_KEYS = ('start_iter', )
 
 

@@ -184,8 +184,8 @@ def test_recipe_rows_undo_what_they_say(toy_data_root, tmp_path):
     cfg = run_demo.load_config(config, toy_data_root, str(tmp_path))
     demo = copy.deepcopy(cfg)
     ablate(cfg, 'dupl_par_down2_narrow_voc_crops_3x_iters')
-    assert demo.model.train_cfg.down_scale == 1
-    assert cfg.model.train_cfg.down_scale == 2
+    assert demo.model.pseudo_labeler.down_scale == 1
+    assert cfg.model.pseudo_labeler.down_scale == 2
     assert cfg.train_cfg.max_iters == 900
     assert dict(cfg.model.train_cfg.phases) == {
         k: 3 * v for k, v in demo.model.train_cfg.phases.items()}

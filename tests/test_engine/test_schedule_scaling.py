@@ -60,7 +60,9 @@ def test_stage2_recipe_scales_warmup_decay_and_gmm_start():
     changes = scale_schedule(cfg, 200)
     linear, poly = cfg.param_scheduler
     assert (linear.end, poly.begin, poly.end) == (15, 15, 200)
-    assert cfg.model.decode_head.loss_decode.start_iter == 80  # 8000 / 100
+    gmm_hook = [h for h in cfg.custom_hooks
+                if h.type == 'GMMNoiseFilterHook'][0]
+    assert gmm_hook.start_iter == 80  # 8000 / 100
     assert cfg.train_cfg.val_interval == 200
     assert cfg.default_hooks.checkpoint.interval == 200
     assert cfg.default_hooks.logger.interval == 10

@@ -22,7 +22,6 @@ import pytest
 import torch
 from conftest import REPO, TOY_CONFIG, toy_train_options
 from mmengine.config import Config
-from mmengine.logging import MessageHub
 from mmseg.registry import MODELS
 
 import mmseg_dupl  # noqa: F401
@@ -140,7 +139,7 @@ def _single_process_grads(config: str, probe: dict, batch: dict,
     cfg.model.train_cfg.loss_group_size = group_size
     model = MODELS.build(cfg.model)
     model.load_state_dict(probe['state_dict'])
-    MessageHub.get_current_instance().update_info('iter', probe['iter'])
+    model.follow_schedule(probe['iter'])
     with _one_thread():
         data = model.data_preprocessor(batch, True)
         losses = model(**data, mode='loss')

@@ -19,13 +19,14 @@ import mmseg_dupl  # noqa: F401
 
 EXAMPLES = osp.join(REPO, 'configs', 'examples')
 GMM = osp.join(EXAMPLES, 'segformer_mit-b0_gmm-filtered-ce_ade20k-512x512.py')
+OHEM = osp.join(EXAMPLES, 'segformer_mit-b0_ohem-cosine-thr_ade20k-512x512.py')
 STRONG = osp.join(EXAMPLES, 'deeplabv3plus_r50-d8_strongaug_ade20k-512x512.py')
 DEIT_S = osp.join(EXAMPLES, 'dupl_deit-s_voc.py')
 
 
 def test_every_example_is_tested_here():
     assert sorted(glob.glob(osp.join(EXAMPLES, '*.py'))) == sorted(
-        [GMM, STRONG, DEIT_S])
+        [GMM, OHEM, STRONG, DEIT_S])
 
 
 def _train(cfg: Config, tmp_path) -> str:
@@ -42,10 +43,26 @@ def test_gmm_filtered_loss_replaces_the_stock_loss(toy_data_root, tmp_path):
     cfg = stock_toy_config(GMM, toy_data_root)
     loss = cfg.model.decode_head.loss_decode
     assert loss.type == 'GMMFilteredLoss' and 'use_sigmoid' not in loss
-    cfg.model.decode_head.loss_decode.start_iter = 0  # filter from iter 0
+    hook, = cfg.custom_hooks
+    assert hook.type == 'GMMNoiseFilterHook' and hook.start_iter == 64000
+    hook.start_iter = 1  # off at iteration 0, on from iteration 1
     log = _train(cfg, tmp_path)
-    ratios = re.findall(r'gmm_noise_ratio: (\S+)', log)
-    assert len(ratios) == 2 and all(0 <= float(r) <= 1 for r in ratios)
+    ratios = re.findall(r'gmm\.removed: (\S+)', log)
+    assert len(ratios) == 1 and 0 <= float(ratios[0]) <= 1
+    assert not re.search(r'Iter\(train\) \[1/2\].*gmm\.removed', log)
+
+
+def test_cosine_threshold_hook_anneals_the_ohem_threshold(
+        toy_data_root, tmp_path):
+    cfg = stock_toy_config(OHEM, toy_data_root)
+    assert cfg.model.decode_head.sampler.type == 'OHEMPixelSampler'
+    hook, = cfg.custom_hooks
+    assert hook.target == 'decode_head.sampler.thresh'
+    log = _train(cfg, tmp_path)
+    values = [float(v) for v in re.findall(
+        r'decode_head\.sampler\.thresh: (\S+)', log)]
+    # logged at iterations 1 and 2 of 2: the start, then the end
+    assert values == [0.9, 0.7]
 
 
 def test_gmm_example_without_delete_fails_as_documented():

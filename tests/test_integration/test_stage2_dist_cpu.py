@@ -44,7 +44,7 @@ def stage2_toy_options(data_root: str, label_dir: str) -> list:
         f'val_dataloader.dataset.data_root={data_root}',
         f'test_dataloader.dataset.data_root={data_root}',
         'model.backbone.init_cfg=None',
-        'model.decode_head.loss_decode.start_iter=0',
+        'custom_hooks.0.start_iter=0',  # GMMNoiseFilterHook
     ] + pipeline_size_options(SEGFORMER, 64) + loop_options()
 
 
@@ -77,7 +77,7 @@ def test_segformer_stage2_trains_on_two_gloo_processes(toy_data_root,
     assert 'SyncBN layers reverted to BatchNorm' in log
     rows = re.findall(r'Iter\(train\) \[2/2\].*', log)
     assert rows, log[-3000:]
-    ratio = float(re.search(r'gmm_noise_ratio: (\S+)', rows[0]).group(1))
+    ratio = float(re.search(r'gmm\.removed: (\S+)', rows[0]).group(1))
     assert 0. <= ratio <= 1.
     assert osp.isfile(osp.join(work_dir, 'iter_2.pth'))
     assert 'mIoU' in log

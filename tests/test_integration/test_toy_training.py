@@ -9,9 +9,12 @@ PHASE_KEYS = {
     'A': ['s1.loss_cls', 's2.loss_cls', 's1.loss_ptc', 's2.loss_ptc',
           'loss_disc'],
     'B': ['s1.loss_seg', 's2.loss_seg'],
-    'C': ['s1.loss_consistency', 's2.loss_consistency', 'noise_ratio.s1',
-          'noise_ratio.s2'],
+    'C': ['s1.loss_consistency', 's2.loss_consistency'],
 }
+# GMMNoiseFilterHook's statistics, per student, from phases.gmm on
+GMM_STATS = [f'gmm.s{k}.{stat}' for k in (1, 2) for stat in (
+    'removed', 'mean_gap', 'skipped_pixels', 'skipped_gap')]
+TOY_CLASSES = ('aeroplane', 'bicycle', 'bird', 'boat', 'bottle')
 
 
 def _log_rows(log: str) -> dict:
@@ -34,11 +37,21 @@ def test_train_crosses_all_phases_with_finite_logged_losses(toy_checkpoint):
     assert set(PHASE_KEYS['B']) <= set(rows[20])
     assert not set(PHASE_KEYS['C']) & set(rows[20])
     assert set(PHASE_KEYS['C']) <= set(rows[40])
+    assert set(GMM_STATS) <= set(rows[30]) and set(GMM_STATS) <= set(rows[40])
+    assert not set(GMM_STATS) & set(rows[20])
+    for k in (1, 2):
+        assert 0 <= float(rows[40][f'gmm.s{k}.removed']) <= 1
     for row in rows.values():
         for key, value in row.items():
             if 'loss' in key:
                 assert value not in ('nan', 'inf'), (key, value)
                 assert float(value) == pytest.approx(float(value))
-    # the cosine threshold descended to the end value
-    assert float(rows[40]['thr_high']) == pytest.approx(0.55, abs=1e-3)
+    # CosineThresholdHook logged tau_c per class: 0.7 before the descent
+    # (phases.cam = 10), the end value at the end
+    for name in TOY_CLASSES:
+        assert float(rows[5][f'tau_c.{name}']) == pytest.approx(0.7)
+        assert float(rows[40][f'tau_c.{name}']) == pytest.approx(
+            0.55, abs=1e-3)
+    assert float(rows[40]['image_threshold']) == pytest.approx(
+        0.55, abs=1e-3)
     assert 'mIoU' in toy_checkpoint['log']

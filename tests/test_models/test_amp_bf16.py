@@ -8,6 +8,7 @@ spy inside each one to record what the island's body saw.
 """
 import argparse
 import copy
+import dataclasses
 import math
 
 import pytest
@@ -20,7 +21,8 @@ from mmseg_dupl.models.losses import discrepancy_loss as disc_module
 from mmseg_dupl.models.pseudo_labelers import \
     dupl_pseudo_labeler as labeler_module
 from mmseg_dupl.models.segmentors import dual_student_segmentor as seg_module
-from mmseg_dupl.models.cam import multi_scale_cam as cam_module
+from mmseg_dupl.models.cam import multi_scale as cam_module
+from mmseg_dupl.models.noise_filter import self_loss_noise as noise_module
 from mmseg_dupl.models.refinement import par as par_module
 from mmseg_dupl.models.utils.precision import (autocast_disabled,
                                                fp32_island, to_float32)
@@ -33,8 +35,8 @@ ISLANDS = [
     (cam_module, 'normalize_cam'),
     (par_module, 'par_refine'),
     (labeler_module, 'refine_cams_with_dynamic_thres'),
-    (labeler_module, 'gmm_noise_mask'),
-    (labeler_module, 'per_pixel_ce'),
+    (noise_module, 'gmm_noise_fit'),
+    (noise_module, 'per_pixel_ce'),
     (seg_module, 'multilabel_cls_loss'),
     (seg_module, 'ptc_loss'),
     (seg_module, 'balanced_seg_loss'),
@@ -115,13 +117,16 @@ def islands(monkeypatch):
                 if isinstance(t, torch.Tensor) and t.is_floating_point()
             ]
             outs = out if isinstance(out, tuple) else (out, )
+            if dataclasses.is_dataclass(out):  # GMMNoiseFit: its tensors
+                outs = tuple(vars(out).values())
             records.append(
                 dict(
                     name=name,
                     autocast=torch.is_autocast_enabled('cpu'),
                     inputs=floats,
                     outputs=[
-                        t.dtype for t in outs if t.is_floating_point()
+                        t.dtype for t in outs
+                        if isinstance(t, torch.Tensor) and t.is_floating_point()
                     ]))
             return out
 
@@ -133,7 +138,7 @@ def islands(monkeypatch):
 
 
 def _train_step(model, optimizer, n: int) -> dict:
-    set_iter(n)
+    set_iter(model, n)
     data = model.data_preprocessor(make_batch(batch=2, size=32, seed=n),
                                    True)
     with torch.autocast('cpu', dtype=BF16):
@@ -157,8 +162,7 @@ def test_bf16_training_all_phases_with_fp32_islands(islands):
     for n, noise_filter, new_keys in (
         (0, False, {'s1.loss_cls', 's1.loss_ptc', 'loss_disc'}),
         (3, False, {'s1.loss_seg', 's2.loss_seg'}),
-        (6, True, {'s1.loss_consistency', 's2.loss_consistency',
-                   'noise_ratio.s1'}),
+        (6, True, {'s1.loss_consistency', 's2.loss_consistency'}),
     ):
         islands.clear()
         losses = _train_step(model, optimizer, n)
@@ -173,7 +177,7 @@ def test_bf16_training_all_phases_with_fp32_islands(islands):
             assert {'refine_cams_with_dynamic_thres', 'par_refine',
                     'balanced_seg_loss'} <= called
         if noise_filter:
-            assert {'gmm_noise_mask', 'consistency_loss'} <= called
+            assert {'gmm_noise_fit', 'consistency_loss'} <= called
         for record in islands:
             assert record['autocast'] is False, record
             assert all(d in (torch.float32, torch.float64)
@@ -233,7 +237,7 @@ def test_amp_optim_wrapper_bf16_on_cpu_once_its_device_check_is_lifted(
     assert not runner.optim_wrapper.loss_scaler.is_enabled()
     assert BF16 in linear_dtypes
     called = {r['name'] for r in islands}
-    assert {'normalize_cam', 'par_refine', 'gmm_noise_mask',
+    assert {'normalize_cam', 'par_refine', 'gmm_noise_fit',
             'consistency_loss'} <= called
     assert all(r['autocast'] is False for r in islands)
     scalars = runner.message_hub.log_scalars

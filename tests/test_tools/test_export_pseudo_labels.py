@@ -134,14 +134,14 @@ def test_printed_command_trains_with_the_gmm_filter(exported, tmp_path):
     config, options = _parse_command(exported['command'])
     options += pipeline_size_options(config, 64) + loop_options(3) + [
         'model.backbone.init_cfg=None',
-        'model.decode_head.loss_decode.start_iter=0'
+        'custom_hooks.0.start_iter=0'  # GMMNoiseFilterHook
     ]
     log = run_train(config, str(tmp_path / 'work'), options,
                     cwd=str(tmp_path))
     rows = re.findall(r'Iter\(train\) \[\s*(\d)/3\](.*)', log)
     assert [int(i) for i, _ in rows] == [1, 2, 3]
     for _, row in rows:
-        ratio = float(re.search(r'gmm_noise_ratio: (\S+)', row).group(1))
+        ratio = float(re.search(r'gmm\.removed: (\S+)', row).group(1))
         loss = float(re.search(r'decode\.loss_ce: (\S+)', row).group(1))
         assert 0. <= ratio <= 1. and np.isfinite(loss)
     assert osp.isfile(osp.join(str(tmp_path / 'work'), 'iter_3.pth'))

@@ -42,5 +42,15 @@ model = dict(
     data_preprocessor=data_preprocessor,
     student=student,
     discrepancy_loss=dict(type='DiscrepancyLoss'),
+    # CAMs -> tau_i -> PAR-refined labels -> GMM filter (algorithm.md §4-8),
+    # the official PAR and GMM numbers; swap it for another labeller here.
+    pseudo_labeler=dict(type='DuPLPseudoLabeler'),
     train_cfg=dict(),
     test_cfg=dict(mode='whole', predict_on='seg', student='s1'))
+# The schedule hooks apply model.train_cfg's DuPLSchedule at runner.iter
+# (algorithm.md §9, "run-time path"); the values live in model.train_cfg.
+custom_hooks = [
+    dict(type='SetIterInfoHook'),  # label source and term weights
+    dict(type='CosineThresholdHook'),  # tau_c, logged per class
+    dict(type='GMMNoiseFilterHook'),  # GMM filter, then consistency
+]

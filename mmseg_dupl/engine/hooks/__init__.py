@@ -1,12 +1,15 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-from . import removed_schedule_hooks  # noqa: F401
 from .cam_visualization_hook import CAMVisualizationHook
+from .cosine_threshold_hook import CosineThresholdHook
 from .durable_checkpoint_hook import DurableCheckpointHook
 from .finite_loss_hook import FiniteLossHook
+from .gmm_noise_filter_hook import GMMNoiseFilterHook
 from .num_classes_check_hook import NumClassesCheckHook
 from .progress_bar_hook import ProgressBarHook
+from .set_iter_info_hook import SetIterInfoHook
 
 __all__ = [
-    'CAMVisualizationHook', 'DurableCheckpointHook', 'FiniteLossHook',
-    'NumClassesCheckHook', 'ProgressBarHook'
+    'CAMVisualizationHook', 'CosineThresholdHook', 'DurableCheckpointHook',
+    'FiniteLossHook', 'GMMNoiseFilterHook', 'NumClassesCheckHook',
+    'ProgressBarHook', 'SetIterInfoHook'
 ]

@@ -18,18 +18,18 @@ def class_count_mismatches(model, num_dataset_classes: int,
     ``num_classes`` is C + 1.
 
     Args:
-        model: ``DualStudentSegmentor`` (unwrapped); other models (no
-            ``fg_classes``) give no mismatch.
+        model: ``DualStudentSegmentor`` (unwrapped); other models (without
+            ``students``) give no mismatch.
         num_dataset_classes (int): ``len(metainfo['classes'])``.
         classes_key (str): Config key of the dataset classes, for messages.
 
     Returns:
         list[str]: One message per disagreeing config key (empty: all fit).
     """
-    if not hasattr(model, 'fg_classes'):
+    if not hasattr(model, 'students'):
         return []
     expected = num_dataset_classes - 1
-    found = [('model.num_classes', model.fg_classes, expected)]
+    found = [('model.num_classes', model.num_classes, expected)]
     for student in model.students:
         found.append(('model.student.num_classes', student.num_classes,
                       expected))

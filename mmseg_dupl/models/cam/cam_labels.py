@@ -18,7 +18,7 @@ from typing import Optional, Tuple, Union
 
 import torch
 from torch import Tensor
-from .multi_scale_cam import _check_dim
+from .multi_scale import _check_dim
 
 SizeType = Union[int, Tuple[int, int]]
 

@@ -9,7 +9,8 @@ from mmseg.registry import MODELS
 from torch import Tensor
 
 from ..cam.cam_labels import cam_to_label_dynamic_thr, scale_img_box
-from ..noise_filter import filter_noisy_labels, self_loss_noise_fits
+from ..noise_filter import (DEFAULT_GMM_CFG, filter_noisy_labels,
+                            self_loss_noise_fits)
 from ..refinement.par import PAR
 from ..refinement.refine_cams import refine_cams_with_dynamic_thres
 from .pseudo_labels import PseudoLabels
@@ -40,8 +41,8 @@ class DuPLPseudoLabeler(nn.Module):
         down_scale (int): PAR runs at 1 / ``down_scale`` of the image.
             Defaults to 2.
         gmm (dict): ``gmm_noise_mask`` arguments (``min_loss``,
-            ``min_pixels``, ``min_mean_gap``, ``gamma``). Defaults to the
-            official 0.1, 1000, 1.0, 0.95.
+            ``min_pixels``, ``min_mean_gap``, ``gamma``); the ones left out
+            keep the official 0.1, 1000, 1.0, 0.95.
         fix_token_box (bool): Map the crop box to the token grid for the
             token labels (the reference applies pixel coordinates to the
             grid, algorithm.md §4.1 quirk). Defaults to False.
@@ -51,9 +52,7 @@ class DuPLPseudoLabeler(nn.Module):
     def __init__(self,
                  par: dict = dict(dilations=(1, 2, 4, 8, 12, 24), num_iter=10),
                  down_scale: int = 2,
-                 gmm: dict = dict(
-                     min_loss=0.1, min_pixels=1000, min_mean_gap=1.0,
-                     gamma=0.95),
+                 gmm: Optional[dict] = None,
                  fix_token_box: bool = False,
                  ignore_index: int = 255) -> None:
         super().__init__()
@@ -62,7 +61,12 @@ class DuPLPseudoLabeler(nn.Module):
                              f'got {down_scale}')
         self.par = PAR(**par)
         self.down_scale = down_scale
-        self.gmm_cfg = dict(gmm)
+        unknown = set(gmm or {}) - set(DEFAULT_GMM_CFG)
+        if unknown:
+            raise ValueError(
+                f'DuPLPseudoLabeler: unknown gmm keys {sorted(unknown)}; '
+                f'valid: {sorted(DEFAULT_GMM_CFG)}')
+        self.gmm_cfg = {**DEFAULT_GMM_CFG, **(gmm or {})}
         self.fix_token_box = fix_token_box
         self.ignore_index = ignore_index
 
@@ -208,12 +212,15 @@ class DuPLPseudoLabeler(nn.Module):
         ]
         if seg_logits is None:
             return PseudoLabels(labels=labels, noisy=None, filtered=labels)
-        noisy = self.noise_masks(seg_logits, labels)
+        fits = self_loss_noise_fits(seg_logits, labels, self.ignore_index,
+                                    self.gmm_cfg)
+        noisy = [fit.noisy for fit in fits]
         filtered = [
             filter_noisy_labels(y, m, self.ignore_index)
             for y, m in zip(labels, noisy)
         ]
-        return PseudoLabels(labels=labels, noisy=noisy, filtered=filtered)
+        return PseudoLabels(
+            labels=labels, noisy=noisy, filtered=filtered, fits=fits)
 
     def extra_repr(self) -> str:
         return (f'down_scale={self.down_scale}, gmm={self.gmm_cfg}, '

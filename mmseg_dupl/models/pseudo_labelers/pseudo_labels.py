@@ -6,6 +6,8 @@ from typing import List, Optional
 import torch
 from torch import Tensor
 
+from ..noise_filter.gmm_noise_fit import GMMNoiseFit
+
 
 @dataclass
 class PseudoLabels:
@@ -20,11 +22,15 @@ class PseudoLabels:
             did not run.
         filtered (list[Tensor]): ``labels`` with the noisy pixels set to
             the ignore index (the labels themselves without the filter).
+        fits (list[GMMNoiseFit], optional): Per producer, what the GMM fit
+            of each image did (fitted, accepted, mean gap); None when the
+            filter did not run.
     """
 
     labels: List[Tensor]
     noisy: Optional[List[Tensor]]
     filtered: List[Tensor]
+    fits: Optional[List[GMMNoiseFit]] = None
 
     def noise_ratios(self, ignore_index: int = 255) -> List[Tensor]:
         """Per producer: flagged pixels / foreground pixels (0 when the

@@ -1,6 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """DuPL's phase schedule: one owner, a pure function of the iteration."""
-from typing import Dict, Mapping, Optional, Sequence, Union
+from typing import Dict, FrozenSet, Mapping, Optional, Sequence, Union
 
 import torch
 from torch import Tensor
@@ -28,13 +28,22 @@ class DuPLSchedule:
         w_seg         0 while n <= cam (the official `<=` weight bracket)
         w_<term>      0 while n <= phases[loss_after[term]]    (COCO: ptc
                       after 'descent', disc after 'cam')
-        gmm_filter    n >= gmm                                  (phase C)
+        gmm_filter    noise_filter and n >= gmm                 (phase C)
         w_consistency 0 unless n >= gmm + consistency_delay     (VOC 1,
                       COCO 0)
 
-    ``phases.gmm=None`` gives a run without GMM filter and consistency
-    (the single-student baseline); ``thresholds.high_target`` equal to
-    ``thresholds.high`` gives a fixed threshold.
+    ``phases.gmm=None`` gives a run without phase C: no GMM filter and no
+    consistency (the single-student baseline). ``noise_filter=False``
+    keeps phase C's consistency term without the filter, and
+    ``loss_weights.consistency=0`` the filter without the consistency term.
+    ``thresholds.high_target`` equal to ``thresholds.high`` gives a fixed
+    threshold.
+
+    In a runner, three hooks apply these brackets to the model at
+    ``runner.iter`` (``SetIterInfoHook``: label source and term weights;
+    ``CosineThresholdHook``: tau_c; ``GMMNoiseFilterHook``: filter and
+    consistency); outside one, ``DualStudentSegmentor.follow_schedule(n)``
+    applies all of them.
 
     Args:
         phases (dict): First iterations: ``cam`` (seg pseudo labels),
@@ -51,6 +60,8 @@ class DuPLSchedule:
             ``n > phases[phase]``. Defaults to ``dict(seg='cam')``.
         consistency_delay (int): Iterations from ``gmm`` to the first
             weighted consistency term. Defaults to 1 (official VOC).
+        noise_filter (bool): Whether phase C runs the GMM noise filter.
+            Defaults to True.
         num_classes (int): Foreground classes C.
         key (str): Config prefix named in errors.
     """
@@ -61,6 +72,7 @@ class DuPLSchedule:
                  loss_weights: Mapping[str, float],
                  loss_after: Optional[Mapping[str, str]] = None,
                  consistency_delay: int = 1,
+                 noise_filter: bool = True,
                  num_classes: int = 20,
                  key: str = 'model.train_cfg') -> None:
         self.key = key
@@ -76,6 +88,10 @@ class DuPLSchedule:
             raise ValueError(f'{key}.consistency_delay must be an int >= 0, '
                              f'got {consistency_delay!r}')
         self.consistency_delay = int(consistency_delay)
+        if not isinstance(noise_filter, bool):
+            raise ValueError(f'{key}.noise_filter must be True or False, got '
+                             f'{noise_filter!r}')
+        self.noise_filter = noise_filter
 
     @classmethod
     def from_train_cfg(cls, train_cfg: Mapping,
@@ -87,6 +103,7 @@ class DuPLSchedule:
             loss_weights=train_cfg['loss_weights'],
             loss_after=train_cfg['loss_after'],
             consistency_delay=train_cfg['consistency_delay'],
+            noise_filter=train_cfg['noise_filter'],
             num_classes=num_classes)
 
     # ------------------------------------------------------------ checks
@@ -160,16 +177,48 @@ class DuPLSchedule:
         return dict(loss_after)
 
     # ----------------------------------------------------------- queries
+    @property
+    def base_weights(self) -> Dict[str, float]:
+        """Each term's weight when on (``loss_weights``)."""
+        return dict(self._weights)
+
     def state(self, n: int) -> PhaseState:
         """The whole phase state of 0-based iteration ``n``."""
-        gmm = self.phases['gmm']
         return PhaseState(
             iteration=int(n),
             label_source=self.label_source(n),
             class_thresholds=self.class_thresholds(n),
             low_threshold=self.low,
             weights=self.weights(n),
-            gmm_filter=gmm is not None and n >= gmm)
+            gmm_filter=self.gmm_filter_on(n),
+            computed=self.computed_terms(n))
+
+    def computed_terms(self, n: int) -> FrozenSet[str]:
+        """The terms the reference computes at ``n``, weighted or not
+        (algorithm.md §9, "zero-weighted terms"): ``cls`` and ``disc``
+        always; ``seg`` from ``phases.cam`` (weighted after it); ``ptc``
+        always, or from ``phases.cam`` when it has a ``loss_after`` start
+        (COCO: computed from 8000, weighted after 12000); ``consistency``
+        from ``phases.gmm`` (VOC: weighted from gmm + 1). A term whose
+        ``loss_weights`` entry is 0 is never computed."""
+        cam, gmm = self.phases['cam'], self.phases['gmm']
+        starts = dict(
+            seg=cam,
+            ptc=cam if 'ptc' in self.loss_after else 0,
+            consistency=gmm)
+        return frozenset(
+            term for term, weight in self._weights.items()
+            if weight > 0 and starts.get(term, 0) is not None
+            and n >= starts.get(term, 0))
+
+    def gmm_filter_on(self, n: int) -> bool:
+        """Whether the GMM noise filter runs at ``n`` (phase C)."""
+        gmm = self.phases['gmm']
+        return self.noise_filter and gmm is not None and n >= gmm
+
+    def consistency_on(self, n: int) -> bool:
+        """Whether the consistency term is weighted at ``n``."""
+        return self.weights(n)['consistency'] > 0
 
     def label_source(self, n: int) -> Optional[str]:
         """``None``, ``'cam_aux'`` or ``'cam'``: the CAM that makes the

@@ -1,7 +1,7 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """What DuPL does at one training iteration (the output of DuPLSchedule)."""
-from dataclasses import dataclass
-from typing import Dict, Optional
+from dataclasses import dataclass, field
+from typing import Dict, FrozenSet, Optional
 
 from torch import Tensor
 
@@ -23,6 +23,10 @@ class PhaseState:
             ``ptc``, ``disc``, ``seg``, ``consistency``) at this iteration;
             0 means the term is off (its official ``<=`` bracket included).
         gmm_filter (bool): Whether the GMM noise filter runs (phase C).
+        computed (frozenset[str]): The terms computed at this iteration,
+            some of them weighted 0 as the reference weights them
+            (algorithm.md §9, "zero-weighted terms"): their parameters
+            get a zero gradient, not None, so AdamW's step counts match.
     """
 
     iteration: int
@@ -31,6 +35,7 @@ class PhaseState:
     low_threshold: float
     weights: Dict[str, float]
     gmm_filter: bool
+    computed: FrozenSet[str] = field(default_factory=frozenset)
 
     @property
     def consistency(self) -> bool:

@@ -1,7 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """``train_cfg`` / ``test_cfg`` of ``DualStudentSegmentor``: defaults,
-merging and checks that name the config key (and the new key for a key
-that was renamed)."""
+merging and checks that name the config key."""
 import copy
 import difflib
 from typing import Mapping, Optional
@@ -10,9 +9,11 @@ from ..schedules.dupl_schedule import LOSS_TERMS, PHASE_KEYS
 from .dual_student_inference import check_test_mode
 
 # The official VOC run (algorithm.md §7, §9). ``phases``, ``thresholds``,
-# ``loss_weights``, ``loss_after`` and ``consistency_delay`` make the
-# ``DuPLSchedule``; the model reads the iteration itself (see
-# ``schedules/iteration.py``), so no hook is needed.
+# ``loss_weights``, ``loss_after``, ``consistency_delay`` and
+# ``noise_filter`` make the ``DuPLSchedule``, which the three schedule
+# hooks (SetIterInfoHook, CosineThresholdHook, GMMNoiseFilterHook) apply
+# at runner.iter. The pseudo-label stage (PAR, GMM rule, ignore index) is
+# ``model.pseudo_labeler``.
 DEFAULT_TRAIN_CFG = dict(
     cam_scales=(1.0, 0.5, 1.5),
     phases=dict(
@@ -26,24 +27,19 @@ DEFAULT_TRAIN_CFG = dict(
     # Terms weighted only after a phase began (official `<=` brackets).
     loss_after=dict(seg='cam'),
     consistency_delay=1,  # VOC: consistency weighted from gmm + 1
+    # False: phase C without the GMM filter (consistency stays).
+    noise_filter=True,
     conf_thr=0.9,
-    gmm=dict(min_loss=0.1, min_pixels=1000, min_mean_gap=1.0, gamma=0.95),
-    par=dict(dilations=(1, 2, 4, 8, 12, 24), num_iter=10),
-    down_scale=2,
     # Take the scale-1.0 un-flipped CAMs from the training forward (the
     # reference recomputes them; identical numbers).
     reuse_scale1_cam=True,
     # Optional speed switch: the CAM passes under autocast ('bfloat16' or
     # 'float16'); None keeps them in the training precision (official).
     cam_autocast=None,
-    # algorithm.md §4.1 quirk: the 448-pixel img_box is applied to the token
-    # grid.
-    fix_token_box=False,
     # Images over which the ratio-normalised losses are pooled; None pools
     # over the whole per-GPU batch, as the reference does.
     loss_group_size=None,
-    cross_supervision=True,
-    ignore_index=255)
+    cross_supervision=True)
 
 DEFAULT_TEST_CFG = dict(
     mode='whole',  # 'whole' | 'slide' (mmseg's windows, seg logits only)
@@ -54,20 +50,16 @@ DEFAULT_TEST_CFG = dict(
     cam_scales=(1.0, 0.5, 1.5),
     bkg_thr=0.5)
 
-# Keys of earlier versions and what replaced them.
-RENAMED_TRAIN_KEYS = {
-    'high_thr': 'thresholds.high (and thresholds.high_target, the end of '
-    'the cosine descent that CosineThresholdHook(end=...) used to set)',
-    'low_thr': 'thresholds.low',
-    'seg_label_cams': 'phases.cam (and phases.aux_cam_until for the '
-    "aux-CAM window; phases.descent when the descent starts later)",
+# Keys of the pseudo-label stage, which is its own config: a user who
+# writes them into train_cfg is told where they go.
+LABELER_KEYS = {
+    key: 'model.pseudo_labeler'
+    for key in ('par', 'down_scale', 'gmm', 'fix_token_box', 'ignore_index')
 }
-RENAMED_LOSS_WEIGHTS = {'reg': 'consistency'}
 NESTED_KEYS = dict(
     phases=PHASE_KEYS,
     thresholds=('high', 'high_target', 'low'),
-    loss_weights=LOSS_TERMS,
-    gmm=tuple(DEFAULT_TRAIN_CFG['gmm']))
+    loss_weights=LOSS_TERMS)
 
 
 def merged(defaults: dict, overrides: Optional[Mapping]) -> dict:
@@ -83,26 +75,13 @@ def merged(defaults: dict, overrides: Optional[Mapping]) -> dict:
 
 def check_train_cfg_keys(train_cfg: Mapping,
                          prefix: str = 'model.train_cfg') -> None:
-    """Reject renamed and unknown keys of ``train_cfg`` (before merging)."""
+    """Reject unknown keys of ``train_cfg`` (before merging)."""
     for key, value in train_cfg.items():
-        if key in RENAMED_TRAIN_KEYS:
-            raise ValueError(f'{prefix}.{key} was replaced by {prefix}.'
-                             f'{RENAMED_TRAIN_KEYS[key]}')
-        _check_known(key, DEFAULT_TRAIN_CFG, prefix)
+        _check_known(key, DEFAULT_TRAIN_CFG, prefix,
+                     LABELER_KEYS.get(key))
         if key in NESTED_KEYS and isinstance(value, Mapping):
             for sub in value:
-                if key == 'loss_weights' and sub in RENAMED_LOSS_WEIGHTS:
-                    raise ValueError(
-                        f'{prefix}.loss_weights.{sub} was renamed to '
-                        f'{prefix}.loss_weights.{RENAMED_LOSS_WEIGHTS[sub]}')
                 _check_known(sub, NESTED_KEYS[key], f'{prefix}.{key}')
-    for term, value in dict(train_cfg.get('loss_weights') or {}).items():
-        if isinstance(value, (list, tuple)):
-            raise ValueError(
-                f'{prefix}.loss_weights.{term} takes one number now, not a '
-                f'[(first_iter, weight)] schedule: when a term starts is '
-                f'{prefix}.phases and {prefix}.loss_after.{term} (seg: '
-                'weighted from phases.cam + 1)')
 
 
 def check_cfg_values(train_cfg: Mapping, test_cfg: Mapping, num_classes: int,
@@ -138,11 +117,17 @@ def check_test_cfg_keys(test_cfg: Mapping,
         _check_known(key, DEFAULT_TEST_CFG, prefix)
 
 
-def _check_known(key: str, valid, prefix: str) -> None:
-    """A ``ValueError`` naming ``prefix.key`` and the closest valid key."""
+def _check_known(key: str,
+                 valid,
+                 prefix: str,
+                 moved_to: Optional[str] = None) -> None:
+    """A ``ValueError`` naming ``prefix.key`` and the closest valid key (or
+    where the key belongs, ``moved_to``)."""
     if key in valid:
         return
     close = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.5)
     hint = f"; did you mean '{close[0]}'?" if close else ''
-    raise ValueError(f'{prefix}.{key} is not a known key{hint} Valid keys: '
+    if moved_to:
+        hint = f'; it is a key of {moved_to}'
+    raise ValueError(f'{prefix}.{key} is not a known key{hint}. Valid keys: '
                      f'{", ".join(sorted(valid))}')

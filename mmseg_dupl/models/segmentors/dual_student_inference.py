@@ -1,17 +1,19 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """Inference of the dual-student segmentor: segmentation, CAM and pseudo
 labels through mmseg's predict/postprocess contract."""
+import dataclasses
 from typing import List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
+from mmengine.logging import print_log
 from mmengine.structures import PixelData
 from mmseg.models.utils import resize
 from mmseg.structures import SegDataSample
 from mmseg.utils import OptSampleList, SampleList
 from torch import Tensor
 
-from ..cam.multi_scale_cam import multi_scale_cam
+from ..cam.multi_scale import multi_scale_cam
 from .batch_meta import meta_tensor
 
 
@@ -53,12 +55,14 @@ class DualStudentInferenceMixin:
     - ``predict_on``: ``'seg'`` (segmentation logits), ``'cam'`` /
       ``'cam_aux'`` (CAM labels with the dataset's image labels, bg where
       the best present-class CAM <= ``bkg_thr``, algorithm.md §10.1) or
-      ``'pseudo'`` (the PAR-refined two-threshold training labels, 255
-      where uncertain, with the thresholds of the current iteration: the
-      final ones outside training).
+      ``'pseudo'`` (the PAR-refined two-threshold training labels before
+      the GMM filter, 255 where uncertain, from ``pseudo_labels()`` with
+      the model's run-time state; a model whose state was never set labels
+      with the schedule's end, ``train_cfg.phases.end``, and logs so).
 
     It relies on the segmentor's ``students``, ``test_cfg``,
-    ``pseudo_labeler``, ``phase_state`` and ``_raw_image``.
+    ``pseudo_labeler``, ``schedule``, ``phase_state``, ``pseudo_labels``
+    and ``raw_images``.
     """
 
     def _predict_students(self) -> Sequence[torch.nn.Module]:
@@ -176,14 +180,38 @@ class DualStudentInferenceMixin:
 
     def _pseudo_predict(self, inputs: Tensor,
                         data_samples: SampleList) -> Tensor:
-        """The training-time pseudo labels (no crop box) ``(B, H, W)``."""
-        cls_labels = meta_tensor(data_samples, 'cls_labels', inputs)
-        state = self.phase_state()
-        labeler = self.pseudo_labeler
-        return labeler.seg_labels(
-            self._raw_image(inputs), self._cams(inputs, 'cam'), cls_labels,
-            labeler.image_thresholds(state.class_thresholds, cls_labels),
-            state.low_threshold)
+        """The training-time pseudo labels (before the GMM filter) of the
+        chosen student(s) ``(B, H, W)`` (ensemble: of the mean CAM)."""
+        state = dataclasses.replace(self._labelling_state(), gmm_filter=False)
+        stage = self.pseudo_labels(inputs, data_samples, state)
+        if stage.pseudo is None:
+            raise RuntimeError(
+                "predict_on='pseudo': iteration "
+                f'{state.iteration} is in phase A (before '
+                'train_cfg.phases.cam), which makes no seg pseudo labels')
+        choice = self.test_cfg['student']
+        if choice != 'ensemble':
+            return stage.pseudo.labels[int(choice[1]) - 1]
+        source = 0 if state.label_source == 'cam' else 1
+        cam = torch.stack([c[source] for c in stage.cams]).mean(0)
+        return self.pseudo_labeler.seg_labels(
+            self.raw_images(inputs), cam, stage.cls_labels,
+            stage.image_thresholds, state.low_threshold, stage.img_box)
+
+    def _labelling_state(self):
+        """The run-time state, or the schedule's end for a model whose
+        state was never set (a loaded checkpoint outside training)."""
+        if self.train_state.iteration is not None:
+            return self.phase_state()
+        end = self.schedule.phases['end']
+        if not getattr(self, '_end_state_logged', False):
+            self._end_state_logged = True
+            print_log(
+                "predict_on='pseudo': no training iteration set; labelling "
+                f'with the thresholds of train_cfg.phases.end ({end}). Call '
+                'model.follow_schedule(n) for those of iteration n.',
+                logger='current')
+        return self.schedule.state(end)
 
     def _postprocess_labels(self, labels: Tensor,
                             data_samples: SampleList) -> SampleList:

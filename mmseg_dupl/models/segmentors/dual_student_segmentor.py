@@ -13,22 +13,22 @@ from mmseg.utils import ConfigType, OptConfigType, OptMultiConfig, SampleList
 from torch import Tensor
 
 from mmseg_dupl.utils.homography import warp_by_homography
+from ..cam.cam_labels import label_to_aff_mask
+from ..cam.multi_scale import autocast_cam_fn, multi_scale_cam
 from ..losses.functional import (balanced_seg_loss, consistency_loss,
                                  multilabel_cls_loss, ptc_loss)
-from ..pseudo_labelers.dupl_pseudo_labeler import DuPLPseudoLabeler
 from ..pseudo_labelers.pseudo_labels import PseudoLabels
-from ..schedules.dupl_schedule import DuPLSchedule
-from ..schedules.iteration import current_iter, max_iters
-from ..schedules.phase_state import PhaseState
-from ..cam.multi_scale_cam import autocast_cam_fn, multi_scale_cam
-from ..cam.cam_labels import label_to_aff_mask
 from ..refinement.refine_cams import denormalize_truncated
+from ..schedules.dupl_schedule import DuPLSchedule
+from ..schedules.dupl_train_state import WRITERS, DuPLTrainState
+from ..schedules.phase_state import PhaseState
 from ..utils.student_keys import share_single_student
 from .batch_meta import crop_boxes, meta_tensor, split_branches
 from .dual_student_config import (DEFAULT_TEST_CFG, DEFAULT_TRAIN_CFG,
                                   check_cfg_values, check_test_cfg_keys,
                                   check_train_cfg_keys, merged)
 from .dual_student_inference import DualStudentInferenceMixin
+from .labelling_stage import LabellingStage
 
 
 @MODELS.register_module()
@@ -37,39 +37,44 @@ class DualStudentSegmentor(DualStudentInferenceMixin, BaseSegmentor):
 
     .. code:: text
 
-        loss(), one call per batch, state = DuPLSchedule.state(iter):
-          CAMs:    student_k(weak) -> cls, cls_aux, S_k, F_k
-                   multi_scale_cam(student_k) -> cam_k, cam_aux_k (no grad)
-          labels:  pseudo_labeler: tau_i; cam_aux_k -> token labels T_k;
-                   cam_k -PAR-> Y_k -GMM(S_k)-> Y_k'           (labeler)
+        loss(), one call per batch, state = phase_state():
+          pseudo_labels():                                  (public)
+            CAMs:    student_k(weak) -> cls, cls_aux, S_k, F_k
+                     multi_scale_cam(student_k) -> cam_k, cam_aux_k
+            labels:  pseudo_labeler: tau_i; cam_k -PAR-> Y_k
+                     -GMM(S_k)-> Y_k'                       (phase B, C)
           cross:   student 1 learns from Y_2', student 2 from Y_1'
-          losses:  cls + ptc(F_k, T_k) + disc(F_1, F_2) + seg(S_1, Y_2')
-                   + seg(S_2, Y_1') + consistency(student_k(strong)
-                   warped back, argmax S_k, where Y_peer' == 255)
+          losses:  cls + ptc(F_k, T_k from cam_aux_k) + disc(F_1, F_2)
+                   + seg(S_1, Y_2') + seg(S_2, Y_1') + consistency(
+                   student_k(strong) warped back, argmax S_k, where
+                   Y_peer' == 255)
 
     Both students are built from one ``student`` config and have
     independent parameters. A checkpoint of a single student (keys without
     the ``student1.``/``student2.`` prefix) loads into both.
 
-    What runs when is the ``DuPLSchedule`` of ``train_cfg.phases``,
-    ``thresholds``, ``loss_weights``, ``loss_after`` and
-    ``consistency_delay``, evaluated once per ``loss()`` call for the
-    iteration mmengine's message hub holds (``RuntimeInfoHook`` writes
-    ``runner.iter`` there; outside a runner use
-    ``mmseg_dupl.models.schedules.set_iteration(n)``, and with nothing set
-    the model runs its final phase). No hook is involved.
+    Run-time state (algorithm.md §9, "run-time path"): the model holds a
+    :class:`DuPLTrainState` that hooks write before every iteration from
+    ``runner.iter`` (``SetIterInfoHook``: the iteration, hence the label
+    source and term weights; ``CosineThresholdHook``: tau_c;
+    ``GMMNoiseFilterHook``: filter and consistency switches), each reading
+    ``model.schedule`` (the ``DuPLSchedule`` of ``train_cfg``). Outside a
+    runner, :meth:`follow_schedule` sets all of it. ``loss()`` with a part
+    unset raises, naming the hook or call that sets it.
 
     Args:
         student (dict): Config of one student (``DuPLStudent``).
-        num_classes (int): Foreground classes C (20 VOC, 80 COCO).
+        num_classes (int): Foreground classes C (20 VOC, 80 COCO); the
+            segmentation output has ``out_channels`` = C + 1.
         num_students (int): 2 for DuPL; 1 builds the single-student
             baseline (each term on its own labels, no discrepancy loss).
             Defaults to 2.
         discrepancy_loss (dict): Config of the feature discrepancy loss;
-            its weight is ``train_cfg.loss_weights.disc``.
-        The pseudo-label stage is a ``DuPLPseudoLabeler`` built from
-        ``train_cfg`` (``par``, ``down_scale``, ``gmm``, ``fix_token_box``,
-        ``ignore_index``), kept as ``pseudo_labeler``.
+            its weight is ``train_cfg.loss_weights.disc`` (the module's own
+            ``loss_weight`` must stay 1).
+        pseudo_labeler (dict): Config of the pseudo-label stage (PAR, the
+            GMM rule, ``ignore_index``). Defaults to the official
+            ``DuPLPseudoLabeler``.
         train_cfg (dict, optional): Overrides of ``DEFAULT_TRAIN_CFG``.
         test_cfg (dict, optional): Overrides of ``DEFAULT_TEST_CFG``.
         data_preprocessor (dict, optional): Data preprocessor config.
@@ -84,6 +89,7 @@ class DualStudentSegmentor(DualStudentInferenceMixin, BaseSegmentor):
                  num_classes: int,
                  num_students: int = 2,
                  discrepancy_loss: ConfigType = dict(type='DiscrepancyLoss'),
+                 pseudo_labeler: ConfigType = dict(type='DuPLPseudoLabeler'),
                  train_cfg: OptConfigType = None,
                  test_cfg: OptConfigType = None,
                  data_preprocessor: OptConfigType = None,
@@ -102,6 +108,11 @@ class DualStudentSegmentor(DualStudentInferenceMixin, BaseSegmentor):
         self.student2 = MODELS.build(copy.deepcopy(student)) \
             if num_students == 2 else None
         self.discrepancy_loss = MODELS.build(discrepancy_loss)
+        if getattr(self.discrepancy_loss, 'loss_weight', 1.0) != 1.0:
+            raise ValueError(
+                'model.discrepancy_loss.loss_weight must stay 1.0: the '
+                'term is weighted by model.train_cfg.loss_weights.disc')
+        self.pseudo_labeler = MODELS.build(pseudo_labeler)
         check_train_cfg_keys(train_cfg or {})
         check_test_cfg_keys(test_cfg or {})
         self.train_cfg = merged(DEFAULT_TRAIN_CFG, train_cfg)
@@ -110,17 +121,12 @@ class DualStudentSegmentor(DualStudentInferenceMixin, BaseSegmentor):
                          num_students)
         self.schedule = DuPLSchedule.from_train_cfg(self.train_cfg,
                                                     num_classes)
-        self._late_phases_checked = False
-        cfg = self.train_cfg
-        self.pseudo_labeler = DuPLPseudoLabeler(
-            par=cfg['par'],
-            down_scale=cfg['down_scale'],
-            gmm=cfg['gmm'],
-            fix_token_box=cfg['fix_token_box'],
-            ignore_index=cfg['ignore_index'])
-        self.fg_classes = num_classes
-        self.num_classes = self.out_channels = num_classes + 1
+        self.train_state = DuPLTrainState()
+        self.num_classes = num_classes
+        self.out_channels = num_classes + 1
         self.align_corners = False
+        # The last phase-C batch's GMM fits, per student (for the hook).
+        self.last_noise_fits = None
         # CAMVisualizationHook's request (images to keep) and what is kept
         self.keep_visuals = 0
         self.last_visuals: Optional[dict] = None
@@ -132,9 +138,130 @@ class DualStudentSegmentor(DualStudentInferenceMixin, BaseSegmentor):
             return (self.student1, )
         return self.student1, self.student2
 
+    @property
+    def ignore_index(self) -> int:
+        """The label of uncertain / removed pixels (the labeler's)."""
+        return self.pseudo_labeler.ignore_index
+
+    # ------------------------------------------------------------------
+    # run-time state (written by the schedule hooks)
+    # ------------------------------------------------------------------
+    def set_train_iter(self, iteration: int) -> None:
+        """The iteration to train (``SetIterInfoHook``): decides the label
+        source and which loss terms are weighted."""
+        if int(iteration) != iteration or iteration < 0:
+            raise ValueError(f'set_train_iter: iteration must be an int >= '
+                             f'0, got {iteration!r}')
+        self.train_state.iteration = int(iteration)
+
+    def set_class_thresholds(self, class_thresholds: Tensor) -> None:
+        """tau_c, float32 (C,) (``CosineThresholdHook``)."""
+        thresholds = torch.as_tensor(class_thresholds, dtype=torch.float32)
+        if thresholds.shape != (self.num_classes, ):
+            raise ValueError(
+                f'set_class_thresholds: expected ({self.num_classes},) '
+                f'thresholds, got {tuple(thresholds.shape)}')
+        self.train_state.class_thresholds = thresholds
+
+    def set_noise_filter(self, gmm_filter: bool, consistency: bool) -> None:
+        """Phase C's switches (``GMMNoiseFilterHook``): whether the GMM
+        filter runs and whether the consistency term is weighted."""
+        self.train_state.gmm_filter = bool(gmm_filter)
+        self.train_state.consistency = bool(consistency)
+
+    def follow_schedule(self, iteration: int) -> None:
+        """Set the whole run-time state of ``iteration`` from
+        ``self.schedule``: what the three hooks do inside a runner. The
+        one call a model outside a runner needs before ``loss()`` (or
+        ``predict_on='pseudo'``)."""
+        self.set_train_iter(iteration)
+        self.set_class_thresholds(
+            self.schedule.class_thresholds(iteration))
+        self.set_noise_filter(
+            self.schedule.gmm_filter_on(iteration),
+            self.schedule.consistency_on(iteration))
+
+    def phase_state(self) -> PhaseState:
+        """The state ``loss()`` trains with, from ``train_state``.
+
+        Raises:
+            RuntimeError: A part of the state was never set.
+        """
+        state = self.train_state
+        unset = state.unset(
+            needs_phase_c=self.schedule.phases['gmm'] is not None)
+        if unset:
+            writers = sorted({WRITERS[name] for name in unset})
+            raise RuntimeError(
+                f'DualStudentSegmentor: no {", ".join(unset)} to train '
+                f'with. In a runner, add {" and ".join(writers)} to '
+                'custom_hooks (the DuPL configs inherit them from '
+                'configs/_base_/models/dupl_vit-b16.py); outside one, call '
+                'model.follow_schedule(iteration) first.')
+        n = state.iteration
+        weights = self.schedule.weights(n)
+        computed = set(self.schedule.computed_terms(n))
+        weights['consistency'] = 0.
+        if state.consistency:
+            weights['consistency'] = \
+                self.schedule.base_weights['consistency']
+            computed.add('consistency')
+        return PhaseState(
+            iteration=n,
+            label_source=self.schedule.label_source(n),
+            class_thresholds=state.class_thresholds,
+            low_threshold=self.schedule.low,
+            weights=weights,
+            gmm_filter=bool(state.gmm_filter),
+            computed=frozenset(computed))
+
     # ------------------------------------------------------------------
     # training
     # ------------------------------------------------------------------
+    def pseudo_labels(self,
+                      inputs: Tensor,
+                      data_samples: SampleList,
+                      state: Optional[PhaseState] = None) -> LabellingStage:
+        """DuPL's labelling stage on one batch of (weak) images: each
+        student's forward and CAMs, tau_i and, from phase B on, the pseudo
+        labels of every student's CAM, GMM-filtered in phase C.
+
+        ``loss()`` runs it with autograd on; tools call it under
+        ``torch.no_grad()``.
+
+        Args:
+            inputs (Tensor): Normalised images, (B, 3, H, W).
+            data_samples (list[SegDataSample]): Their samples, with
+                ``cls_labels`` (and optionally ``img_box``) metainfo.
+            state (PhaseState, optional): Defaults to :meth:`phase_state`.
+
+        Returns:
+            LabellingStage: Outputs, CAMs, tau_i and ``PseudoLabels``.
+        """
+        state = state or self.phase_state()
+        cls_labels = meta_tensor(data_samples, 'cls_labels', inputs)
+        img_box = crop_boxes(data_samples, inputs)
+        outs = [student(inputs) for student in self.students]
+        cams = [
+            self.training_cams(student, inputs, out, cls_labels)
+            for student, out in zip(self.students, outs)
+        ]
+        tau = self.pseudo_labeler.image_thresholds(state.class_thresholds,
+                                                   cls_labels)
+        segs = pseudo = None
+        if state.label_source is not None:
+            segs = [
+                resize(o['seg'], inputs.shape[2:], mode='bilinear',
+                       align_corners=False) for o in outs
+            ]
+            source = 0 if state.label_source == 'cam' else 1
+            pseudo = self.pseudo_labeler(
+                self.raw_images(inputs), [c[source] for c in cams],
+                cls_labels, tau, state.low_threshold, img_box,
+                seg_logits=segs if state.gmm_filter else None)
+        return LabellingStage(state, outs, cams, tau, cls_labels, img_box,
+                              segs, pseudo)
+
     def loss(self, inputs: Union[Tensor, Dict[str, Tensor]],
              data_samples: Union[SampleList, Dict[str, SampleList]]) -> dict:
         """Compute all DuPL losses for one per-GPU batch.
@@ -148,72 +275,43 @@ class DualStudentSegmentor(DualStudentInferenceMixin, BaseSegmentor):
 
         Returns:
             dict: Weighted loss terms (``s1.loss_cls``, ..., ``loss_disc``)
-            and logging scalars (``thr_high``, the mean per-image tau_i;
-            ``noise_ratio.s1``, ...).
+            and the logging scalar ``image_threshold`` (mean tau_i).
         """
         weak, strong, samples, strong_samples = split_branches(
             inputs, data_samples)
-        state = self.phase_state()
-        cls_labels = meta_tensor(samples, 'cls_labels', weak)
-        img_box = crop_boxes(samples, weak)
-        # 1. CAMs: each student's forward, its multi-scale CAMs (no grad)
-        outs = [student(weak) for student in self.students]
-        cams = [self._train_cams(student, weak, out, cls_labels)
-                for student, out in zip(self.students, outs)]
-        visuals = self._start_visuals(weak, cams, cls_labels)
-        tau = self.pseudo_labeler.image_thresholds(state.class_thresholds,
-                                                   cls_labels)
-        # 2. Image- and token-level terms (every phase)
-        losses = self._cls_and_ptc_losses(outs, cams, cls_labels, tau,
-                                          img_box, state)
+        stage = self.pseudo_labels(weak, samples)
+        state, outs, cams = stage.state, stage.outputs, stage.cams
+        visuals = self._start_visuals(weak, cams, stage.cls_labels)
+        # Image- and token-level terms (every phase)
+        losses = self._cls_and_ptc_losses(outs, cams, stage, state)
         losses.update(self._discrepancy_loss(outs, state))
-        use_consistency = state.consistency and strong is not None
-        if state.label_source is not None and (state.weights['seg'] > 0
-                                               or use_consistency):
-            # 3. Pseudo labels, GMM-filtered in phase C, then crossed
-            segs = [resize(o['seg'], weak.shape[2:], mode='bilinear',
-                           align_corners=False) for o in outs]
-            source = 0 if state.label_source == 'cam' else 1
-            pseudo = self.pseudo_labeler(
-                self._raw_image(weak), [c[source] for c in cams],
-                cls_labels, tau, state.low_threshold, img_box,
-                seg_logits=segs if state.gmm_filter else None)
+        # Terms the reference computes but weights 0 are computed too, so
+        # their parameters get zero gradients, not None (AdamW's step
+        # counts and weight decay follow the reference; algorithm.md §9).
+        pseudo = stage.pseudo
+        if pseudo is not None:
             self._keep_label_visuals(visuals, pseudo)
-            losses.update(self._noise_ratios(pseudo))
+            self.last_noise_fits = pseudo.fits
             targets = self._cross_assign(pseudo.filtered)
-            # 4. Segmentation and consistency against the peer's labels
-            losses.update(
-                self._seg_losses(segs, targets, state.weights['seg']))
-            if use_consistency:
+            # Segmentation and consistency against the peer's labels
+            if 'seg' in state.computed:
                 losses.update(
-                    self._consistency_losses(strong, strong_samples, segs,
-                                             targets,
+                    self._seg_losses(stage.seg_logits, targets,
+                                     state.weights['seg']))
+            if 'consistency' in state.computed and strong is not None:
+                losses.update(
+                    self._consistency_losses(strong, strong_samples,
+                                             stage.seg_logits, targets,
                                              state.weights['consistency']))
-        losses['thr_high'] = tau.mean().detach()
+        losses['image_threshold'] = stage.image_thresholds.mean().detach()
         return losses
 
-    def phase_state(self) -> PhaseState:
-        """The schedule's state at the current iteration (message hub)."""
-        if not self._late_phases_checked:
-            self._warn_late_phases()
-        return self.schedule.state(current_iter())
+    def training_cams(self, student: torch.nn.Module, weak: Tensor,
+                      out: dict, cls_labels: Tensor) -> Tuple[Tensor, Tensor]:
+        """Multi-scale ``(cam, cam_aux)`` of one student as the labelling
+        stage makes them, (B, C, H, W) each, no grad (algorithm.md §3).
 
-    def _warn_late_phases(self) -> None:
-        """Once per run: warn about phases a run never reaches."""
-        total = max_iters()
-        if total <= 0:
-            return  # outside a runner: nothing to compare with
-        self._late_phases_checked = True
-        late = self.schedule.late_phases(total)
-        if late:
-            print_log(
-                f'model.train_cfg.phases {late}: not reached within '
-                f'train_cfg.max_iters={total}; scale the phases with '
-                'max_iters', logger='current', level=logging.WARNING)
-
-    def _train_cams(self, student: torch.nn.Module, weak: Tensor, out: dict,
-                    cls_labels: Tensor) -> Tuple[Tensor, Tensor]:
-        """Multi-scale ``(cam, cam_aux)`` of one student (no grad). With
+        ``out`` is the student's forward of ``weak``. With
         ``train_cfg.reuse_scale1_cam`` the un-flipped scale-1.0 CAMs come
         from the training forward's features instead of a second pass: the
         same numbers (CAMs are made before the optimizer step, and the
@@ -259,21 +357,21 @@ class DualStudentSegmentor(DualStudentInferenceMixin, BaseSegmentor):
             visuals['noisy'] = [m[:count] for m in pseudo.noisy]
 
     def _cls_and_ptc_losses(self, outs: List[dict], cams: List[tuple],
-                            cls_labels: Tensor, tau: Tensor,
-                            img_box: Optional[Tensor],
+                            stage: LabellingStage,
                             state: PhaseState) -> dict:
         """Each student's classification (both heads) and patch-token
         contrast terms; PTC learns the token labels of its aux CAM."""
         losses, weights = {}, state.weights
+        cls_labels, tau = stage.cls_labels, stage.image_thresholds
         for k, (out, (_, cam_aux)) in enumerate(zip(outs, cams), start=1):
-            if weights['cls'] > 0:
+            if 'cls' in state.computed:
                 losses[f's{k}.loss_cls'] = weights['cls'] * (
                     multilabel_cls_loss(out['cls'], cls_labels) +
                     multilabel_cls_loss(out['cls_aux'], cls_labels))
-            if weights['ptc'] > 0:
+            if 'ptc' in state.computed:
                 tokens = self.pseudo_labeler.token_labels(
                     cam_aux, out['feat'].shape[2:], cls_labels, tau,
-                    state.low_threshold, img_box)
+                    state.low_threshold, stage.img_box)
                 aff = label_to_aff_mask(tokens.flatten(1))
                 losses[f's{k}.loss_ptc'] = weights['ptc'] * \
                     self._mean_over_image_groups(ptc_loss, out['feat'], aff)
@@ -281,22 +379,12 @@ class DualStudentSegmentor(DualStudentInferenceMixin, BaseSegmentor):
 
     def _discrepancy_loss(self, outs: List[dict], state: PhaseState) -> dict:
         """The feature discrepancy between the two students."""
-        if state.weights['disc'] <= 0 or len(outs) != 2:
+        if 'disc' not in state.computed or len(outs) != 2:
             return {}
         return {
             'loss_disc':
             state.weights['disc'] *
             self.discrepancy_loss(outs[0]['feat'], outs[1]['feat'])
-        }
-
-    @staticmethod
-    def _noise_ratios(pseudo: PseudoLabels) -> dict:
-        """Logged share of foreground labels the GMM filter removed."""
-        if pseudo.noisy is None:
-            return {}
-        return {
-            f'noise_ratio.s{k}': ratio
-            for k, ratio in enumerate(pseudo.noise_ratios(), start=1)
         }
 
     def _cross_assign(self, labels: List[Tensor]) -> List[Tensor]:
@@ -309,7 +397,7 @@ class DualStudentSegmentor(DualStudentInferenceMixin, BaseSegmentor):
     def _seg_losses(self, segs: List[Tensor], targets: List[Tensor],
                     weight: float) -> dict:
         """Balanced CE of each student against its (peer's) labels."""
-        ignore = self.train_cfg['ignore_index']
+        ignore = self.ignore_index
         return {
             f's{k}.loss_seg': weight * self._mean_over_image_groups(
                 lambda s, y: balanced_seg_loss(s, y, ignore), seg, target)
@@ -336,8 +424,8 @@ class DualStudentSegmentor(DualStudentInferenceMixin, BaseSegmentor):
             losses[f's{k}.loss_consistency'] = weight * \
                 self._mean_over_image_groups(
                 lambda b, s, t: consistency_loss(
-                    b, s, t, self.train_cfg['conf_thr'],
-                    self.train_cfg['ignore_index']), back, seg, target)
+                    b, s, t, self.train_cfg['conf_thr'], self.ignore_index),
+                back, seg, target)
         return losses
 
     def _mean_over_image_groups(self, fn, *tensors: Tensor) -> Tensor:
@@ -363,7 +451,7 @@ class DualStudentSegmentor(DualStudentInferenceMixin, BaseSegmentor):
                              'with mean and std (PAR needs raw pixels).')
         return dp.mean.view(-1), dp.std.view(-1)
 
-    def _raw_image(self, inputs: Tensor) -> Tensor:
+    def raw_images(self, inputs: Tensor) -> Tensor:
         """Denormalised images in [0, 1] (the reference's truncating
         ``denormalize_img2``), what PAR sees; (B, 3, H, W)."""
         mean, std = self._norm_stats()
@@ -377,9 +465,6 @@ class DualStudentSegmentor(DualStudentInferenceMixin, BaseSegmentor):
         """Load a dual checkpoint as is, or a single student's (bare
         ``backbone.*`` ... keys, or ``student1.*`` only) into every
         student, as mmdet's semi-supervised detectors do."""
-        # The class thresholds were a buffer before the schedule moved into
-        # DuPLSchedule; older checkpoints still carry it.
-        state_dict.pop(f'{prefix}high_thr', None)
         names = ('student1', 'student2')[:len(self.students)]
         shared = share_single_student(state_dict, prefix, names)
         if shared and len(names) > 1:

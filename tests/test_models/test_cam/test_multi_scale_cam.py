@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmseg_dupl.models.cam.multi_scale_cam import (autocast_cam_fn, multi_scale_cam,
+from mmseg_dupl.models.cam.multi_scale import (autocast_cam_fn, multi_scale_cam,
                                          normalize_cam)
 
 

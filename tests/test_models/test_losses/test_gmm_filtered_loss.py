@@ -1,11 +1,10 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""GMMFilteredLoss: a hand-built noisy case, the iteration gate, and the
+"""GMMFilteredLoss: a hand-built noisy case, the enabled switch, and the
 wrapper inside a real mmseg EncoderDecoder / FCNHead."""
 import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmengine.logging import MessageHub
 from mmengine.structures import PixelData
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
@@ -14,19 +13,6 @@ from mmseg_dupl.models.losses import GMMFilteredLoss
 
 SIZE = 16
 NUM_NOISY = 28
-
-
-def _set_iter(n):
-    MessageHub.get_current_instance().update_info('iter', n)
-
-
-@pytest.fixture(autouse=True)
-def _no_runner_iter():
-    """Leave no iteration behind for other tests."""
-    hub = MessageHub.get_current_instance()
-    old = hub.get_info('iter')
-    yield
-    hub.update_info('iter', old)
 
 
 def _noisy_case(seed=0):
@@ -82,23 +68,29 @@ def test_removes_exactly_the_high_loss_mode_and_matches_hand_ce():
     plain = F.cross_entropy(logits, label)
     assert value.item() < plain.item() - 0.3  # the noisy pixels dominate
     fg = (label == 1).sum().item()
-    assert loss_fn.last_noise_ratio.item() == pytest.approx(NUM_NOISY / fg)
-    hub = MessageHub.get_current_instance()
-    assert hub.get_scalar('train/gmm_noise_ratio').current() == \
-        pytest.approx(NUM_NOISY / fg)
+    stats = loss_fn.last_fit.stats()
+    assert stats['removed'] == pytest.approx(NUM_NOISY / fg)
+    # image 0 is fitted with two modes; image 1 (clean) with one: its
+    # means lie within eta, so its fit is skipped
+    assert stats['skipped_pixels'] == 0 and stats['skipped_gap'] == 1
+    assert loss_fn.last_fit.accepted.tolist() == [True, False]
+    assert float(loss_fn.last_fit.mean_gap[0]) > 1.0
 
 
-def test_gates_min_pixels_and_start_iter():
+def test_gates_min_pixels_and_enabled_switch():
     logits, label, _ = _noisy_case()
     plain = F.cross_entropy(logits, label).item()
     # 128 fit pixels per image are not more than 200: no fit accepted
     assert _loss(min_pixels=200)(logits, label).item() == \
         pytest.approx(plain)
-    loss_fn = _loss(start_iter=10)
-    _set_iter(9)
+    assert _loss(min_pixels=200).last_fit is None
+    loss_fn = _loss(min_pixels=200)
+    loss_fn(logits, label)
+    assert loss_fn.last_fit.stats()['skipped_pixels'] == 2  # both images
+    loss_fn = _loss(enabled=False)
     assert loss_fn(logits, label).item() == pytest.approx(plain)
-    assert loss_fn.last_noise_ratio is None
-    _set_iter(10)
+    assert loss_fn.last_fit is None
+    loss_fn.enabled = True  # what GMMNoiseFilterHook does at start_iter
     assert loss_fn(logits, label).item() < plain - 0.3
 
 
@@ -125,14 +117,12 @@ def test_interface_weight_ignore_and_gradient():
 def test_bad_config_is_named():
     with pytest.raises(ValueError, match='loss_name'):
         _loss(loss_name='ce')
-    with pytest.raises(ValueError, match='log_key'):
-        _loss(log_key='my_loss')
     with pytest.raises(ValueError, match='gamma'):
         _loss(gamma=1.5)
     with pytest.raises(ValueError, match='same size'):
         _loss()(torch.zeros(1, 3, 8, 8), torch.zeros(1, 4, 4).long())
     assert _loss(loss_name='loss_gmm').loss_name == 'loss_gmm'
-    assert 'start_iter=0' in repr(_loss())
+    assert 'enabled=True' in repr(_loss())
 
 
 @MODELS.register_module(force=True)
@@ -198,23 +188,17 @@ def test_in_mmseg_encoder_decoder_fcn_head():
     assert filtered.decode_head.conv_seg.weight.grad.abs().sum() > 0
 
 
-def test_plain_encoder_decoder_filters_through_the_pseudo_labeler(
-        monkeypatch):
-    """The filter a stock mmseg model gets is DuPLPseudoLabeler's, and it
-    adds nothing to the model's checkpoint."""
+def test_plain_encoder_decoder_filters_with_the_labelers_rule():
+    """The filter a stock mmseg model gets is DuPLPseudoLabeler's rule (the
+    same masks on the same logits), and it adds nothing to the model's
+    checkpoint."""
     from mmseg_dupl.models.pseudo_labelers import DuPLPseudoLabeler
-    calls = []
-    original = DuPLPseudoLabeler.noise_masks
-
-    def spy(self, seg_logits, labels, ignore_index=None):
-        masks = original(self, seg_logits, labels, ignore_index)
-        calls.append(masks)
-        return masks
-
-    monkeypatch.setattr(DuPLPseudoLabeler, 'noise_masks', spy)
     logits, label, noisy = _noisy_case()
-    samples = _samples(label)
     model = _encoder_decoder(dict(type='GMMFilteredLoss', min_pixels=50))
-    model.loss(logits, samples)
-    assert len(calls) == 1 and torch.equal(calls[0][0], noisy)
-    assert not any('pseudo_labeler' in k for k in model.state_dict())
+    model.loss(logits, _samples(label))
+    fit = model.decode_head.loss_decode.last_fit
+    assert torch.equal(fit.noisy, noisy)
+    labeler = DuPLPseudoLabeler(gmm=dict(min_pixels=50))
+    assert torch.equal(labeler.noise_masks([logits], [label])[0], noisy)
+    assert set(model.state_dict()) == {
+        k for k in model.state_dict() if 'loss_decode' not in k}

@@ -143,25 +143,28 @@ def test_segmentor_trains_and_predicts_through_it(monkeypatch):
     monkeypatch.setattr(DuPLPseudoLabeler, 'forward', spy)
     for n, filtered in ((1, None), (4, False), (6, True)):
         calls.clear()
-        set_iter(n)
+        set_iter(model, n)
         model(**make_batch(), mode='loss')
         if filtered is None:
             assert calls == []  # phase A: no seg labels
         else:
             assert len(calls) == 1 and calls[0][0] is filtered
-    # 'pseudo' prediction = the labeler's seg labels of the final phase
-    model.eval().test_cfg.update(predict_on='pseudo', student='s1')
+    # 'pseudo' prediction = the labeler's seg labels of the model's state
+    # (iteration 6 here), each student's own, before the GMM filter
+    model.eval().test_cfg.update(predict_on='pseudo', student='s2')
     seen = []
-    monkeypatch.setattr(
-        DuPLPseudoLabeler, 'seg_labels',
-        lambda self, *a, **k: seen.append(a[3]) or torch.zeros(
-            2, 32, 32, dtype=torch.long))
+
+    def fake_labels(self, *args, **kwargs):
+        seen.append(args[3])
+        return torch.full((2, 32, 32), len(seen), dtype=torch.long)
+
+    monkeypatch.setattr(DuPLPseudoLabeler, 'seg_labels', fake_labels)
     batch = make_batch()
     with torch.no_grad():
-        model(batch['inputs']['weak'], batch['data_samples']['weak'],
-              mode='predict')
-    set_iter(6)
+        out = model(batch['inputs']['weak'], batch['data_samples']['weak'],
+                    mode='predict')
     expected = model.pseudo_labeler.image_thresholds(
         model.schedule.state(6).class_thresholds,
         torch.tensor([[1., 1., 0.], [0., 1., 1.]]))
-    assert len(seen) == 1 and torch.equal(seen[0], expected)
+    assert len(seen) == 2 and all(torch.equal(t, expected) for t in seen)
+    assert (out[0].pred_sem_seg.data == 2).all()  # student 2's labels

@@ -1,6 +1,5 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 import copy
-import logging
 
 import numpy as np
 import pytest
@@ -22,7 +21,7 @@ def build(**train_cfg):
 
 
 def run_loss(model, n, batch=None):
-    set_iter(n)
+    set_iter(model, n)
     batch = batch or make_batch()
     return model(**batch, mode='loss')
 
@@ -41,30 +40,36 @@ def test_students_are_independent():
 def test_phase_a_losses():
     losses = run_loss(build(), n=0)
     expected = {'s1.loss_cls', 's2.loss_cls', 's1.loss_ptc', 's2.loss_ptc',
-                'loss_disc', 'thr_high'}
+                'loss_disc', 'image_threshold'}
     assert set(losses) == expected
     assert all(torch.isfinite(v) for v in losses.values())
-    assert losses['thr_high'].item() == pytest.approx(0.7)
+    assert losses['image_threshold'].item() == pytest.approx(0.7)
 
 
 def test_seg_weight_bracket_is_official():
     model = build()
-    # n == first seg iter - 1: labels could be made but weight 0 -> absent
-    assert 's1.loss_seg' not in run_loss(model, n=2)
+    # n == phases.cam: the labels and seg losses are computed, weighted 0
+    # (the reference's `n <= cam_iters` weight bracket)
+    losses = run_loss(model, n=2)
+    assert losses['s1.loss_seg'].item() == 0 == losses['s2.loss_seg'].item()
     losses = run_loss(model, n=3)
-    assert {'s1.loss_seg', 's2.loss_seg'} <= set(losses)
+    assert losses['s1.loss_seg'].item() > 0
     assert 's1.loss_consistency' not in losses
-    assert 'noise_ratio.s1' not in losses
+    assert model.last_noise_fits is None  # phase B: no GMM filter
 
 
 def test_phase_c_adds_filter_and_consistency():
     model = build()
     losses = run_loss(model, n=10)
-    for key in ('s1.loss_consistency', 's2.loss_consistency',
-                'noise_ratio.s1', 'noise_ratio.s2'):
+    for key in ('s1.loss_consistency', 's2.loss_consistency'):
         assert key in losses
         assert torch.isfinite(losses[key])
-    assert 0 <= losses['noise_ratio.s1'].item() <= 1
+    fits = model.last_noise_fits
+    assert len(fits) == 2
+    for fit in fits:
+        stats = fit.stats()
+        assert 0 <= stats['removed'] <= 1
+        assert stats['skipped_pixels'] + stats['skipped_gap'] <= 2
 
 
 def test_cross_supervision(monkeypatch):
@@ -208,22 +213,33 @@ def test_bad_train_cfg_names_the_key(key, value, match):
         MODELS.build(cfg)
 
 
-# Keys of the former schedule (hooks + piecewise weights) name their
-# replacement.
-@pytest.mark.parametrize('key,value,match', [
-    ('high_thr', 0.7, r'train_cfg.high_thr was replaced by '
-     r'model.train_cfg.thresholds.high'),
-    ('low_thr', 0.25, r'model.train_cfg.thresholds.low'),
-    ('seg_label_cams', [(2, 'cam')], r'model.train_cfg.phases.cam'),
-    ('loss_weights', dict(seg=[(3, 0.2)]), r'loss_weights.seg takes one '
-     r'number.*phases'),
-    ('loss_weights', dict(reg=0.05), r'loss_weights.reg was renamed to '
-     r'model.train_cfg.loss_weights.consistency'),
-])
-def test_old_train_cfg_keys_name_the_new_key(key, value, match):
+@pytest.mark.parametrize('key', ['par', 'down_scale', 'gmm', 'ignore_index',
+                                 'fix_token_box'])
+def test_labeler_keys_in_train_cfg_name_the_labeler(key):
     cfg = tiny_model_cfg()
-    cfg['train_cfg'][key] = value
-    with pytest.raises(ValueError, match=match):
+    cfg['train_cfg'][key] = 1
+    with pytest.raises(ValueError, match=f'train_cfg.{key} is not a known '
+                       'key; it is a key of model.pseudo_labeler'):
+        MODELS.build(cfg)
+
+
+def test_labeler_is_built_from_the_config():
+    cfg = tiny_model_cfg()
+    cfg['pseudo_labeler'] = dict(
+        type='DuPLPseudoLabeler', down_scale=1, gmm=dict(min_pixels=7))
+    model = MODELS.build(cfg)
+    assert model.pseudo_labeler.down_scale == 1
+    assert model.pseudo_labeler.gmm_cfg['min_pixels'] == 7
+    assert model.pseudo_labeler.gmm_cfg['gamma'] == 0.95  # default kept
+    cfg['pseudo_labeler']['gmm'] = dict(min_pixel=7)
+    with pytest.raises(ValueError, match='unknown gmm keys'):
+        MODELS.build(cfg)
+
+
+def test_discrepancy_weight_is_set_once():
+    cfg = tiny_model_cfg()
+    cfg['discrepancy_loss'] = dict(type='DiscrepancyLoss', loss_weight=0.1)
+    with pytest.raises(ValueError, match='loss_weights.disc'):
         MODELS.build(cfg)
 
 
@@ -249,14 +265,6 @@ def test_unknown_nested_key_suggests_the_closest():
         MODELS.build(cfg)
 
 
-def test_removed_schedule_hooks_name_the_new_keys():
-    from mmseg.registry import HOOKS
-    with pytest.raises(ValueError, match='model.train_cfg.thresholds'):
-        HOOKS.build(dict(type='CosineThresholdHook', start=0.7))
-    with pytest.raises(ValueError, match='model.train_cfg.phases.gmm'):
-        HOOKS.build(dict(type='GMMNoiseFilterHook', start_iter=8000))
-
-
 def test_bad_test_cfg_names_the_key():
     cfg = tiny_model_cfg()
     cfg['test_cfg'] = dict(student='s3')
@@ -264,16 +272,16 @@ def test_bad_test_cfg_names_the_key():
         MODELS.build(cfg)
 
 
-# The tiny schedule: A 0-1 | labels made (weight 0) at 2 | B from 3 |
-# GMM filter at 5 | + consistency from 6. A bare model, no runner, no hook.
+# The tiny schedule: A 0-1 | seg computed (weight 0) at 2 | B from 3 |
+# GMM filter and consistency computed (weight 0) at 5 | consistency
+# weighted from 6. A bare model that follows its schedule, no runner.
 PHASE_KEYS = {
     0: {'s1.loss_cls', 's2.loss_cls', 's1.loss_ptc', 's2.loss_ptc',
-        'loss_disc', 'thr_high'},
-    2: set(),
-    3: {'s1.loss_seg', 's2.loss_seg'},
-    5: {'noise_ratio.s1', 'noise_ratio.s2'},
-    6: {'s1.loss_consistency', 's2.loss_consistency'},
+        'loss_disc', 'image_threshold'},
+    2: {'s1.loss_seg', 's2.loss_seg'},
+    5: {'s1.loss_consistency', 's2.loss_consistency'},
 }
+ZERO_WEIGHTED = {2: 's1.loss_seg', 5: 's1.loss_consistency'}
 
 
 @pytest.mark.parametrize('n', [0, 1, 2, 3, 4, 5, 6, 11, 100])
@@ -287,58 +295,62 @@ def test_bare_model_follows_the_schedule_of_its_iteration(n):
     assert set(losses) == expected
     state = model.schedule.state(n)
     # every present class of the batch has the same tau_c here
-    assert losses['thr_high'].item() == pytest.approx(
+    assert losses['image_threshold'].item() == pytest.approx(
         state.class_thresholds[0].item())
     for key, value in losses.items():
         if key.startswith('s1.loss_'):
             assert torch.isfinite(value), key
+    if n in ZERO_WEIGHTED:
+        assert losses[ZERO_WEIGHTED[n]].item() == 0
 
 
 def test_threshold_descends_with_the_iteration():
     model = build()
-    values = [run_loss(model, n)['thr_high'].item() for n in (2, 6, 11)]
+    values = [
+        run_loss(model, n)['image_threshold'].item() for n in (2, 6, 11)
+    ]
     assert values[0] == pytest.approx(0.7)
     assert 0.55 < values[1] < 0.7
     assert values[2] == pytest.approx(0.55)
 
 
-def test_nothing_set_runs_the_final_phase():
-    from mmengine.logging import MessageHub
+def test_loss_without_a_state_names_the_hooks_and_the_call():
     model = build()
-    hub = MessageHub.get_current_instance()
-    saved = hub._runtime_info.pop('iter', None)
-    try:
-        losses = model(**make_batch(), mode='loss')
-    finally:
-        if saved is not None:
-            hub.update_info('iter', saved)
-    assert {'s1.loss_consistency', 'noise_ratio.s1'} <= set(losses)
-    assert losses['thr_high'].item() == pytest.approx(0.55)
+    with pytest.raises(RuntimeError) as err:
+        model(**make_batch(), mode='loss')
+    msg = str(err.value)
+    for name in ('SetIterInfoHook', 'CosineThresholdHook',
+                 'GMMNoiseFilterHook', 'follow_schedule'):
+        assert name in msg
+    model.set_train_iter(3)  # one part set: the others are still named
+    with pytest.raises(RuntimeError, match='class_thresholds'):
+        model(**make_batch(), mode='loss')
 
 
-def test_late_phase_is_a_warning_at_the_start_of_training(monkeypatch):
-    from mmengine.logging import MessageHub
-
-    from mmseg_dupl.models.segmentors import dual_student_segmentor
-    logged = []
-    monkeypatch.setattr(dual_student_segmentor, 'print_log',
-                        lambda msg, **kw: logged.append((msg, kw)))
-    hub = MessageHub.get_current_instance()
-    monkeypatch.setitem(hub._runtime_info, 'max_iters', 4)
+def test_state_parts_are_set_apart():
+    """The hooks' three setters give the state follow_schedule gives."""
     model = build()
-    run_loss(model, 0)
-    run_loss(model, 1)
-    assert len(logged) == 1  # once per run
-    msg, kwargs = logged[0]
-    assert "'gmm': 5" in msg and "'end': 12" in msg and 'max_iters=4' in msg
-    assert kwargs['level'] == logging.WARNING
+    model.set_train_iter(6)
+    model.set_class_thresholds(torch.full((3, ), 0.6))
+    model.set_noise_filter(gmm_filter=False, consistency=True)
+    state = model.phase_state()
+    assert state.label_source == 'cam' and not state.gmm_filter
+    assert state.weights['consistency'] == 0.05
+    assert torch.equal(state.class_thresholds, torch.full((3, ), 0.6))
+    with pytest.raises(ValueError, match=r'expected \(3,\)'):
+        model.set_class_thresholds(torch.zeros(4))
+    with pytest.raises(ValueError, match='set_train_iter'):
+        model.set_train_iter(-1)
 
 
-def test_checkpoint_with_the_former_threshold_buffer_loads():
-    model = build()
-    state = model.state_dict()
-    state['high_thr'] = torch.full((3, ), 0.6)
-    build().load_state_dict(state, strict=True)
+def test_consistency_without_the_gmm_filter():
+    """train_cfg.noise_filter=False: phase C keeps its consistency term
+    and skips the filter (the 'no GMM filter' ablation)."""
+    model = build(noise_filter=False, conf_thr=0.)  # every pixel counts
+    losses = run_loss(model, 10)
+    assert losses['s1.loss_consistency'] > 0
+    assert model.last_noise_fits is None
+    assert not model.phase_state().gmm_filter
 
 
 def test_single_student_baseline():
@@ -349,8 +361,8 @@ def test_single_student_baseline():
     assert model.student2 is None and len(model.students) == 1
     losses = run_loss(model, n=10)
     assert 'loss_disc' not in losses and 's2.loss_cls' not in losses
-    assert {'s1.loss_seg', 's1.loss_consistency', 'noise_ratio.s1'} <= set(
-        losses)
+    assert {'s1.loss_seg', 's1.loss_consistency'} <= set(losses)
+    assert len(model.last_noise_fits) == 1
     with torch.no_grad():
         assert len(model(make_batch()['inputs']['weak'], mode='tensor')) == 1
     cfg['test_cfg'] = dict(student='ensemble')
