@@ -87,8 +87,11 @@ def scale_schedule(cfg, iters: int, length: Optional[int] = None) -> List[str]:
                at_least=1)
     for i, scheduler in enumerate(_schedulers(cfg)):
         for key in SCHEDULER_KEYS:
+            # a nonzero count stays nonzero (a 1500-iteration warm-up of
+            # 20k scaled to 10 ends at 1, and the decay begins there)
+            old = scheduler.get(key)
             scaler.set(scheduler, key, f'param_scheduler.{i}.{key}',
-                       at_least=1 if key == 'warmup_iters' else 0)
+                       at_least=1 if isinstance(old, int) and old > 0 else 0)
     phases = _phases(cfg)
     for name in list(phases):
         # a phase that exists keeps at least one iteration

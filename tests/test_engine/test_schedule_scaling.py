@@ -69,6 +69,13 @@ def test_stage2_recipe_scales_warmup_decay_and_gmm_start():
     assert 'param_scheduler.1.end 20000 -> 200' in changes
 
 
+def test_tiny_runs_keep_every_scheduler_and_phase():
+    cfg = Config.fromfile(STAGE2)
+    scale_schedule(cfg, 10)
+    linear, poly = cfg.param_scheduler
+    assert (linear.begin, linear.end, poly.begin, poly.end) == (0, 1, 1, 10)
+
+
 def test_tiny_runs_keep_every_phase():
     cfg = Config.fromfile(TOY)
     scale_schedule(cfg, 4)
