@@ -18,8 +18,10 @@ from mmengine.logging import print_log
 
 #: iteration keys of a param scheduler that scale
 SCHEDULER_KEYS = ('max_iters', 'warmup_iters', 'begin', 'end')
-#: iteration keys of a custom hook that scale
-HOOK_KEYS = ('interval', 'start_iter', 'end_iter', 'begin', 'end')
+#: iteration keys of a custom hook that scale (GMMNoiseFilterHook's
+#: start_iter, CosineThresholdHook's begin_iter / end_iter; not its start /
+#: end, which are thresholds)
+HOOK_KEYS = ('interval', 'start_iter', 'begin_iter', 'end_iter')
 
 
 def schedule_length(cfg) -> int:
@@ -83,8 +85,11 @@ def scale_schedule(cfg, iters: int, length: Optional[int] = None) -> List[str]:
                at_least=1)
     for i, scheduler in enumerate(_schedulers(cfg)):
         for key in SCHEDULER_KEYS:
+            # a nonzero count stays nonzero (a 1500-iteration warm-up of
+            # 20k scaled to 10 ends at 1, and the decay begins there)
+            old = scheduler.get(key)
             scaler.set(scheduler, key, f'param_scheduler.{i}.{key}',
-                       at_least=1 if key == 'warmup_iters' else 0)
+                       at_least=1 if isinstance(old, int) and old > 0 else 0)
     phases = _phases(cfg)
     for name in list(phases):
         # a phase that exists keeps at least one iteration

@@ -60,12 +60,20 @@ def test_stage2_recipe_scales_warmup_decay_and_gmm_start():
     changes = scale_schedule(cfg, 200)
     linear, poly = cfg.param_scheduler
     assert (linear.end, poly.begin, poly.end) == (15, 15, 200)
-    hook, = cfg.custom_hooks  # GMMNoiseFilterHook: its start scales
-    assert hook.start_iter == 80  # 8000 / 100
+    gmm_hook = [h for h in cfg.custom_hooks
+                if h.type == 'GMMNoiseFilterHook'][0]
+    assert gmm_hook.start_iter == 80  # 8000 / 100
     assert cfg.train_cfg.val_interval == 200
     assert cfg.default_hooks.checkpoint.interval == 200
     assert cfg.default_hooks.logger.interval == 10
     assert 'param_scheduler.1.end 20000 -> 200' in changes
+
+
+def test_tiny_runs_keep_every_scheduler_and_phase():
+    cfg = Config.fromfile(STAGE2)
+    scale_schedule(cfg, 10)
+    linear, poly = cfg.param_scheduler
+    assert (linear.begin, linear.end, poly.begin, poly.end) == (0, 1, 1, 10)
 
 
 def test_tiny_runs_keep_every_phase():
