@@ -6,10 +6,11 @@ from .finite_loss_hook import FiniteLossHook
 from .gmm_noise_filter_hook import GMMNoiseFilterHook
 from .num_classes_check_hook import NumClassesCheckHook
 from .progress_bar_hook import ProgressBarHook
+from .pseudo_label_monitor_hook import PseudoLabelMonitorHook
 from .set_iter_info_hook import SetIterInfoHook
 
 __all__ = [
     'CAMVisualizationHook', 'CosineThresholdHook', 'DurableCheckpointHook',
     'FiniteLossHook', 'GMMNoiseFilterHook', 'NumClassesCheckHook',
-    'ProgressBarHook', 'SetIterInfoHook'
+    'ProgressBarHook', 'PseudoLabelMonitorHook', 'SetIterInfoHook'
 ]
