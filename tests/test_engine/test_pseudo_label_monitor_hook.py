@@ -3,8 +3,10 @@
 the proof that training never reads the masks, are in
 tests/test_integration/test_no_pixel_labels_in_training.py)."""
 import os.path as osp
+import random
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
 from conftest import REPO, TOY_CONFIG
@@ -18,7 +20,8 @@ BASELINE = osp.join(REPO, 'configs', 'baseline_single-student_vit-tiny_toy.py')
 TOY_CLASSES = ('aeroplane', 'bicycle', 'bird', 'boat', 'bottle')
 
 
-def _setup(config, data_root, **hook_args):
+def _model(config, data_root):
+    """The config's model (random init) and config, on ``data_root``."""
     cfg = Config.fromfile(config)
     for loader in ('train_dataloader', 'val_dataloader'):
         cfg[loader].dataset.data_root = data_root
@@ -26,10 +29,20 @@ def _setup(config, data_root, **hook_args):
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
     model.init_weights()
+    return model, cfg
+
+
+def _hook(model, cfg, **hook_args):
+    """The hook with its subset loaded (``before_train``)."""
     hook = PseudoLabelMonitorHook(**dict(dict(num_images=4, batch_size=2),
                                          **hook_args))
     hook.before_train(SimpleNamespace(cfg=cfg, model=model))
-    return model, hook
+    return hook
+
+
+def _setup(config, data_root, **hook_args):
+    model, cfg = _model(config, data_root)
+    return model, _hook(model, cfg, **hook_args)
 
 
 def _check_ranges(scores):
@@ -57,11 +70,24 @@ def test_baseline_in_phase_a_scores_the_labels_its_cams_would_give(
         len(b['inputs']) for b in hook._batches) == 4
 
 
+def _rng_states():
+    return (random.getstate(), np.random.get_state()[1].tobytes(),
+            torch.get_rng_state())
+
+
 def test_dupl_in_phase_c_scores_both_students_before_and_after_the_filter(
         toy_data_root):
-    model, hook = _setup(TOY_CONFIG, toy_data_root)
+    """Both students, both label stages; no random number drawn (loading
+    the subset or scoring), so a run with the hook trains as one
+    without."""
+    model, cfg = _model(TOY_CONFIG, toy_data_root)
     model.follow_schedule(model.schedule.phases['gmm'])
+    before = _rng_states()
+    hook = _hook(model, cfg)
     scores = hook.scores(model)
+    after = _rng_states()
+    assert before[0] == after[0] and before[1] == after[1]
+    assert torch.equal(before[2], after[2])
     for k in (1, 2):
         assert {f's{k}.{name}' for name in (
             'cam_mIoU', 'pseudo_mIoU', 'pseudo_coverage', 'filtered_mIoU',
