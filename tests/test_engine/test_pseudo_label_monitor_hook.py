@@ -58,7 +58,7 @@ def test_baseline_in_phase_a_scores_the_labels_its_cams_would_give(
     scores = hook.scores(model)
     assert model.training  # restored
     expected = {'s1.cam_mIoU', 's1.pseudo_mIoU', 's1.pseudo_coverage',
-                's1.over_activation'}
+                's1.over_activation', 's1.cam_over_activation'}
     assert expected <= set(scores)
     per_class = {k for k in scores if k.startswith('s1.over_activation.')}
     assert per_class and per_class <= {f's1.over_activation.{c}'

@@ -47,7 +47,8 @@ class PseudoLabelMonitorHook(Hook):
       the GMM filter (only while it runs);
     - ``s{k}.over_activation`` and ``s{k}.over_activation.<class>``: the
       share of the pseudo labels (before the filter) of each class that
-      lies outside its objects;
+      lies outside its objects; ``s{k}.cam_over_activation``: the same
+      (mean over classes) for the CAM labels;
     - ``feature_cosine`` (two students only, in [-1, 1], not %): the mean
       cosine similarity of the students' final features, per channel over
       the spatial axis (what the discrepancy loss pushes down): whether
@@ -190,6 +191,8 @@ class PseudoLabelMonitorHook(Hook):
                     scores[f's{k}.{kind}_{name}'] = value
                 elif kind == 'pseudo' and name.startswith('over_activation'):
                     scores[f's{k}.{name}'] = value
+                elif kind == 'cam' and name == 'over_activation':
+                    scores[f's{k}.cam_over_activation'] = value
         scores = {k: v for k, v in scores.items() if not math.isnan(v)}
         if cosines:
             scores['feature_cosine'] = round(
