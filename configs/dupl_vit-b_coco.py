@@ -32,6 +32,15 @@ model = dict(
         loss_after=dict(ptc='descent', disc='cam'),
         consistency_delay=0),
     test_cfg=dict(bkg_thr=0.45))
+# In-training validation as the reference's (algorithm.md §10.1): the main
+# prediction's mIoU (IoUMetric) and, per student, seg / CAM-label /
+# aux-CAM-label mIoU and classification F1 (DualStudentMetric, from
+# model.test_cfg.per_student_outputs='val'). test_evaluator (tools/test.py)
+# stays IoUMetric.
+val_evaluator = [
+    dict(type='IoUMetric', iou_metrics=['mIoU']),
+    dict(type='DualStudentMetric')
+]
 # The official COCO evaluation protocol (algorithm.md §12) for `--tta`.
 tta_model = dict(
     type='COCOProtocolTTAModel', scales=(1.0, 1.25, 1.5), resize_to=(448, 448))

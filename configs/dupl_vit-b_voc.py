@@ -22,6 +22,15 @@ model = dict(
         thresholds=dict(high=0.7, high_target=thr_targets, low=0.25),
         loss_weights=dict(
             cls=1.0, ptc=0.2, disc=0.1, seg=0.2, consistency=0.05)))
+# In-training validation as the reference's (algorithm.md §10.1): the main
+# prediction's mIoU (IoUMetric) and, per student, seg / CAM-label /
+# aux-CAM-label mIoU and classification F1 (DualStudentMetric, from
+# model.test_cfg.per_student_outputs='val'). test_evaluator (tools/test.py)
+# stays IoUMetric.
+val_evaluator = [
+    dict(type='IoUMetric', iou_metrics=['mIoU']),
+    dict(type='DualStudentMetric')
+]
 # The official evaluation protocol (algorithm.md §10.2) for `tools/test.py CFG
 # CKPT --tta`
 # (add `--cfg-options test_evaluator.type=CRFIoUMetric` for DenseCRF).

@@ -72,6 +72,15 @@ param_scheduler = [
         max_iters=max_iters,
         by_epoch=False)
 ]
+# In-training validation as the reference's (algorithm.md §10.1): the main
+# prediction's mIoU (IoUMetric) and, per student, seg / CAM-label /
+# aux-CAM-label mIoU and classification F1 (DualStudentMetric, from
+# model.test_cfg.per_student_outputs='val'). test_evaluator (tools/test.py)
+# stays IoUMetric.
+val_evaluator = [
+    dict(type='IoUMetric', iou_metrics=['mIoU']),
+    dict(type='DualStudentMetric')
+]
 # No validation inside the run: the demo and the benchmark evaluate the
 # final weights themselves (per class, both students).
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)

@@ -52,6 +52,9 @@ train_dataloader = dict(
         img_suffix='.jpg',
         seg_map_suffix='.png',
         pipeline=train_pipeline))
+# mmseg's IoUMetric only: an EncoderDecoder has no students for DuPL's
+# DualStudentMetric.
+val_evaluator = dict(_delete_=True, type='IoUMetric', iou_metrics=['mIoU'])
 # The base hooks without NumClassesCheckHook, which checks a DuPL model's
 # foreground classes (mmseg's decode head checks its own num_classes).
 default_hooks = dict(

@@ -1,7 +1,7 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """The README's TensorBoard option: the toy config logs its training
-scalars, and the CAMVisualizationHook its images, to a TensorBoard event
-file."""
+scalars, its validation scores (DualStudentMetric's included), and the
+CAMVisualizationHook its images, to a TensorBoard event file."""
 import glob
 import os.path as osp
 
@@ -37,5 +37,9 @@ def test_tensorboard_option_writes_loss_scalars(toy_data_root, tmp_path):
     tags = acc.Tags()['scalars']
     assert 'loss' in tags and 'lr' in tags
     assert [e.step for e in acc.Scalars('loss')] == [1, 2, 3, 4, 5, 6]
+    # the validation at 6: per student, the reference's scores
+    for k in (1, 2):
+        for name in ('seg_mIoU', 'cam_mIoU', 'cam_aux_mIoU', 'cls_F1'):
+            assert [e.step for e in acc.Scalars(f's{k}.{name}')] == [6]
     images = acc.Tags()['images']
     assert any('dupl_cams' in tag for tag in images), images

@@ -1,5 +1,7 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """tools/train.py on the toy config crosses all three DuPL phases."""
+import glob
+import json
 import os.path as osp
 import re
 
@@ -55,3 +57,28 @@ def test_train_crosses_all_phases_with_finite_logged_losses(toy_checkpoint):
     assert float(rows[40]['image_threshold']) == pytest.approx(
         0.55, abs=1e-3)
     assert 'mIoU' in toy_checkpoint['log']
+
+
+# The reference's validation scores (DualStudentMetric), per student
+STUDENT_SCORES = [f's{k}.{name}' for k in (1, 2) for name in (
+    'seg_mIoU', 'cam_mIoU', 'cam_aux_mIoU', 'cls_F1')]
+
+
+def test_validation_logs_every_students_scores(toy_checkpoint):
+    lines = [line for line in toy_checkpoint['log'].splitlines()
+             if re.search(r'Iter\(val\) \[\d+/\d+\]\s+aAcc', line)]
+    assert len(lines) == 1, lines
+    logged = dict(re.findall(r'(\S+): (\S+)', lines[0]))
+    for key in STUDENT_SCORES + ['mIoU']:
+        assert 0 <= float(logged[key]) <= 100, (key, logged)
+    # the main prediction is student 1's segmentation (test_cfg.student)
+    assert float(logged['s1.seg_mIoU']) == float(logged['mIoU'])
+    # every visualizer backend gets them: the LocalVisBackend's scalars
+    scalars = glob.glob(osp.join(toy_checkpoint['work_dir'], '*',
+                                 'vis_data', 'scalars.json'))
+    assert len(scalars) == 1, scalars
+    with open(scalars[0]) as f:
+        rows = [json.loads(line) for line in f]
+    val = [r for r in rows if 's1.cam_mIoU' in r]
+    assert len(val) == 1 and val[0]['step'] == 40
+    assert set(STUDENT_SCORES) <= set(val[0])

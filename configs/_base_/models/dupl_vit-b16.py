@@ -46,7 +46,14 @@ model = dict(
     # the official PAR and GMM numbers; swap it for another labeller here.
     pseudo_labeler=dict(type='DuPLPseudoLabeler'),
     train_cfg=dict(),
-    test_cfg=dict(mode='whole', predict_on='seg', student='s1'))
+    # per_student_outputs='val': in the runner's validation loop every
+    # student's seg / CAM / aux-CAM labels and class logits go into the
+    # data samples for DualStudentMetric (tools/test.py unchanged).
+    test_cfg=dict(
+        mode='whole',
+        predict_on='seg',
+        student='s1',
+        per_student_outputs='val'))
 # The schedule hooks apply model.train_cfg's DuPLSchedule at runner.iter
 # (algorithm.md §9, "run-time path"); the values live in model.train_cfg.
 custom_hooks = [

@@ -8,11 +8,12 @@ from .num_classes_check_hook import NumClassesCheckHook
 from .preemption_hook import (PREEMPTED_EXIT_CODE, PreemptionHook,
                               TrainingPreempted)
 from .progress_bar_hook import ProgressBarHook
+from .pseudo_label_monitor_hook import PseudoLabelMonitorHook
 from .set_iter_info_hook import SetIterInfoHook
 
 __all__ = [
     'CAMVisualizationHook', 'CosineThresholdHook', 'DurableCheckpointHook',
     'FiniteLossHook', 'GMMNoiseFilterHook', 'NumClassesCheckHook',
     'PREEMPTED_EXIT_CODE', 'PreemptionHook', 'ProgressBarHook',
-    'SetIterInfoHook', 'TrainingPreempted'
+    'PseudoLabelMonitorHook', 'SetIterInfoHook', 'TrainingPreempted'
 ]

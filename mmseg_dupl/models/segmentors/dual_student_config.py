@@ -48,7 +48,11 @@ DEFAULT_TEST_CFG = dict(
     predict_on='seg',  # 'seg' | 'cam' | 'cam_aux' | 'pseudo'
     student='s1',  # 's1' | 's2' | 'ensemble'
     cam_scales=(1.0, 0.5, 1.5),
-    bkg_thr=0.5)
+    bkg_thr=0.5,
+    # Each student's seg / CAM / aux-CAM labels and class logits in the
+    # data samples (DualStudentMetric): False, 'val' (the runner's
+    # validation loop only) or True (every predict); student_outputs.py.
+    per_student_outputs=False)
 
 # Keys of the pseudo-label stage, which is its own config: a user who
 # writes them into train_cfg is told where they go.
@@ -105,6 +109,10 @@ def check_cfg_values(train_cfg: Mapping, test_cfg: Mapping, num_classes: int,
     if num_students == 1 and test_cfg['student'] != 's1':
         raise ValueError("model.test_cfg.student must be 's1' with "
                          'num_students=1')
+    if test_cfg['per_student_outputs'] not in (False, 'val', True):
+        raise ValueError('model.test_cfg.per_student_outputs must be False, '
+                         f"'val' or True, got "
+                         f"{test_cfg['per_student_outputs']!r}")
     if test_cfg['student'] not in ('s1', 's2', 'ensemble'):
         raise ValueError("model.test_cfg.student must be 's1', 's2' or "
                          f"'ensemble', got {test_cfg['student']!r}")

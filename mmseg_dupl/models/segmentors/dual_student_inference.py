@@ -15,6 +15,7 @@ from torch import Tensor
 
 from ..cam.multi_scale import multi_scale_cam
 from .batch_meta import meta_tensor
+from .student_outputs import StudentOutputsMixin
 
 
 def check_test_mode(test_cfg: Mapping) -> None:
@@ -42,7 +43,7 @@ def check_test_mode(test_cfg: Mapping) -> None:
             "set model.test_cfg.mode='whole'")
 
 
-class DualStudentInferenceMixin:
+class DualStudentInferenceMixin(StudentOutputsMixin):
     """``predict``, ``encode_decode`` and ``_forward`` of
     ``DualStudentSegmentor``, by ``test_cfg``:
 
@@ -147,6 +148,8 @@ class DualStudentInferenceMixin:
         if data_samples is None:
             metas = dict(ori_shape=inputs.shape[2:], padding_size=[0] * 4)
             data_samples = [SegDataSample(metainfo=metas) for _ in inputs]
+        if self.wants_student_outputs():  # test_cfg.per_student_outputs
+            self.add_student_outputs(inputs, data_samples)
         predict_on = self.test_cfg['predict_on']
         if predict_on == 'seg':
             logits = self.inference(inputs, None)
