@@ -100,6 +100,18 @@ def make_batch(batch: int = 2, size: int = 32, seed: int = 0) -> dict:
     return dict(inputs={'weak': weak, 'strong': strong}, data_samples=samples)
 
 
+def init_weights_quietly(model) -> None:
+    """``model.init_weights()`` without its log line per parameter."""
+    from mmengine.logging import MMLogger
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel('WARNING')
+    try:
+        model.init_weights()
+    finally:
+        logger.setLevel(level)
+
+
 def set_iter(model, n: int) -> None:
     """The run-time state of iteration ``n`` for a model outside a runner
     (what the schedule hooks write inside one)."""

@@ -95,20 +95,13 @@ def enter_phase_c(model: torch.nn.Module, iteration: int,
 def build_model(state_dict=None) -> torch.nn.Module:
     """The tiny two-student segmentor in train mode; ``state_dict``
     replaces the random initial parameters."""
-    from mmengine.logging import MMLogger
     from mmseg.registry import MODELS
 
-    from dupl_test_utils import tiny_model_cfg
+    from dupl_test_utils import init_weights_quietly, tiny_model_cfg
     torch.manual_seed(SEED)
     model = MODELS.build(
         tiny_model_cfg(pseudo_labeler=LABELER_CFG, **TRAIN_CFG))
-    logger = MMLogger.get_current_instance()
-    level = logger.level
-    logger.setLevel('WARNING')  # init_weights logs every parameter
-    try:
-        model.init_weights()
-    finally:
-        logger.setLevel(level)
+    init_weights_quietly(model)
     if state_dict is not None:
         # The golden commit kept tau_c in a `high_thr` buffer; the state
         # lives outside the weights now (enter_phase_c sets it).

@@ -69,19 +69,12 @@ def train(model: torch.nn.Module, iters: int = ITERS, on_grads=None,
 
 def build_model(**train_cfg) -> torch.nn.Module:
     """The tiny segmentor with its seeded initial weights, train mode."""
-    from mmengine.logging import MMLogger
     from mmseg.registry import MODELS
 
-    from dupl_test_utils import tiny_model_cfg
+    from dupl_test_utils import init_weights_quietly, tiny_model_cfg
     torch.manual_seed(SEED)
     model = MODELS.build(tiny_model_cfg(**train_cfg))
-    logger = MMLogger.get_current_instance()
-    level = logger.level
-    logger.setLevel('WARNING')  # init_weights logs every parameter
-    try:
-        model.init_weights()
-    finally:
-        logger.setLevel(level)
+    init_weights_quietly(model)
     return model.train()
 
 
