@@ -29,10 +29,11 @@ it made by numpy's own calls on CPU tensors (``gmm_kmeans.py``,
 tests check this against sklearn on 1040 random loss maps, hard cases
 included, and find the same masks pixel for pixel. What can still differ
 (algorithm.md §8 counts it): sklearn runs EM in float32 (its parameters
-move from the exact EM by up to about 1e-4 relative on large images), so
-a pixel whose posterior is within about that of ``gamma`` can flip; on
-other devices than the CPU the start's sums are float64 and a k-means++
-draw can land next to sklearn's now and then.
+move from the exact EM by up to about 3e-4 relative on large images), so
+a pixel whose posterior is that close to ``gamma`` can flip; on other
+devices than the CPU the start's mean, variance and potentials are
+float64 sums (its cumulative sum stays exact), which could move a
+k-means++ draw in rare cases (none in the tests).
 
 ``init='two_means'`` keeps the earlier deterministic start (two-means from
 each row's minimum and maximum, seeded from a histogram, Lloyd to its

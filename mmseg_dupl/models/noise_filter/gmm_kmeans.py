@@ -51,6 +51,14 @@ KMEANS_DRAWS = np.random.RandomState(0).random_sample(3)
 #: KMeans' defaults (GaussianMixture keeps them).
 KMEANS_TOL = 1e-4
 KMEANS_MAX_ITER = 300
+#: Run the Lloyd passes of CPU tensors on numpy views (faster there); with
+#: False they take torch's kernels as on other devices (what the tests set
+#: to run the device path on the CPU).
+NUMPY_VIEWS = True
+
+
+def _numpy_views(t: Tensor) -> bool:
+    return NUMPY_VIEWS and t.device.type == 'cpu'
 
 
 def first_centre_index(counts: np.ndarray) -> np.ndarray:
@@ -166,7 +174,7 @@ def _assign(centred: Tensor, row: Tensor, centres: np.ndarray,
     """
     terms = torch.from_numpy(np.concatenate(
         [centres * -2, centres * centres], 1)).to(centred.device)[row]
-    if centred.device.type == 'cpu':
+    if _numpy_views(centred):
         x, t, w = centred.numpy(), terms.numpy(), work.numpy()
         for j in (0, 1):
             np.multiply(x, t[:, j:j + 1], out=w[j])
@@ -184,7 +192,7 @@ def _label_sums(labels: Tensor, centred: Tensor, row: Tensor,
     """float64 count and sum of the label-1 values of each row, (R, 2):
     float32 sums per chunk added in float64; the count includes the
     padding slots labelled 1."""
-    if labels.device.type == 'cpu':
+    if _numpy_views(labels):
         lab, x = labels.numpy(), centred.numpy()
         per_chunk = torch.from_numpy(
             np.stack([lab.sum(1), np.einsum('ij,ij->i', lab, x)], 1))
@@ -256,12 +264,11 @@ def _average(sums: np.ndarray, weight: np.ndarray) -> np.ndarray:
     return np.stack([c0, c1], 1)
 
 
-def _subset(centred: Tensor, valid: Tensor, row: Tensor,
+def _subset(centred: Tensor, valid: Tensor, row: Tensor, rows: int,
             members: np.ndarray) -> Tuple[Tensor, Tensor, Tensor]:
-    """The chunks of the rows ``members`` (sorted), their rows renumbered
-    0..len(members) - 1."""
-    local = torch.full((len(row) and int(row.max()) + 1, ), -1,
-                       dtype=row.dtype, device=row.device)
+    """The chunks of the rows ``members`` (sorted, of ``rows``), their rows
+    renumbered 0..len(members) - 1."""
+    local = torch.full((rows, ), -1, dtype=row.dtype, device=row.device)
     local[torch.from_numpy(members).to(row.device)] = torch.arange(
         len(members), dtype=row.dtype, device=row.device)
     index = torch.nonzero(local[row] >= 0)[:, 0]
@@ -307,7 +314,7 @@ def lloyd_labels(centred: Tensor, valid: Tensor, row: Tensor,
     for _ in range(max_iter):
         if 2 * active[members].sum() <= len(members):
             members = np.flatnonzero(active)
-            x, v, r = _subset(centred, valid, row, members)
+            x, v, r = _subset(centred, valid, row, rows, members)
             work = x.new_empty((2, ) + x.shape)
         m = members
         labels = _assign(x, r, centres[m], work)

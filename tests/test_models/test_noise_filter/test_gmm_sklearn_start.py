@@ -189,12 +189,14 @@ def test_start_labels_equal_sklearn(cases):
     assert not differ, f'start labels differ in cases {differ}'
 
 
-def test_start_labels_with_device_sums(cases):
-    """The other devices' path, run on the CPU: the cumulative sum by the
-    exact float32 scan, the mean, variance and potentials as float64 sums
-    (sklearn's float32 pairwise and BLAS orders are not reproduced, which
-    could move a draw in rare cases). Every third case (each kind), to
-    keep the CPU time of the scan (a GPU path) small."""
+def test_start_labels_with_device_sums(cases, monkeypatch):
+    """The other devices' path, run on the CPU (torch's kernels, no numpy):
+    the cumulative sum by the exact float32 scan, the mean, variance and
+    potentials as float64 sums (sklearn's float32 pairwise and BLAS orders
+    are not reproduced, which could move a draw in rare cases). Every
+    third case (each kind), to keep the CPU time of the scan (a GPU path)
+    small."""
+    monkeypatch.setattr(gmm_kmeans, 'NUMPY_VIEWS', False)
     losses, labels, runs = cases
     every = torch.arange(0, CASES, 3)
     rows, ours = _starts(losses[every], labels[every], numpy_sums=False)
