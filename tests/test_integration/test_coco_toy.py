@@ -58,7 +58,7 @@ def coco_toy_config(coco_root: str) -> Config:
     cfg.model.student.backbone.init_cfg = None  # offline, from scratch
     cfg.model.num_classes = 5
     cfg.model.train_cfg.phases = PHASES
-    cfg.model.train_cfg.gmm = dict(min_pixels=100)
+    cfg.model.pseudo_labeler = toy.model.pseudo_labeler  # toy PAR, GMM
     pipelines = dict(
         train_dataloader=toy.train_dataloader.dataset.pipeline,
         val_dataloader=toy.val_pipeline,
@@ -94,7 +94,7 @@ def test_coco_config_trains_and_tests_with_tta(coco_root, tmp_path):
     # COCO's order: PTC only after the descent starts, seg after cam,
     # the GMM filter and consistency (delay 0) from gmm
     assert 's1.loss_ptc' not in first and 's1.loss_seg' not in first
-    for key in ('s1.loss_ptc', 's1.loss_seg', 'loss_disc', 'noise_ratio.s1',
+    for key in ('s1.loss_ptc', 's1.loss_seg', 'loss_disc', 'gmm.s1.removed',
                 's1.loss_consistency'):
         assert key in last, (key, last)
     checkpoint = osp.join(work_dir, f'iter_{MAX_ITERS}.pth')
