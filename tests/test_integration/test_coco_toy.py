@@ -58,7 +58,7 @@ def coco_toy_config(coco_root: str) -> Config:
     cfg.model.student.backbone.init_cfg = None  # offline, from scratch
     cfg.model.num_classes = 5
     cfg.model.train_cfg.phases = PHASES
-    cfg.model.pseudo_labeler.gmm = dict(min_pixels=100)
+    cfg.model.pseudo_labeler = toy.model.pseudo_labeler  # toy PAR, GMM
     pipelines = dict(
         train_dataloader=toy.train_dataloader.dataset.pipeline,
         val_dataloader=toy.val_pipeline,
