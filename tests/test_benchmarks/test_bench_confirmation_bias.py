@@ -24,8 +24,10 @@ def test_short_benchmark_writes_figure_table_and_resumes(
     figure = tmp_path / 'confirmation_bias.png'
     results.write_text('# Results\n\n## Other\n\nkept\n')
     argv = ['--rows', 'baseline', 'dupl', '--datasets', '0', '--seeds', '0',
-            '--iters', '2', '--monitor-every', '1', '--monitor-images', '2',
-            '--val-every', '2', '--jobs', '0', '--data-dir', str(data_dir),
+            # 4 iterations: the shortest run that keeps DuPL's phases
+            # (scale_schedule)
+            '--iters', '4', '--monitor-every', '2', '--monitor-images', '2',
+            '--val-every', '4', '--jobs', '0', '--data-dir', str(data_dir),
             '--runs-dir', str(runs), '--results', str(results),
             '--figure', str(figure)]
     bench.main(argv)
@@ -35,11 +37,11 @@ def test_short_benchmark_writes_figure_table_and_resumes(
         with open(runs / f'{row}_d0_s0.json') as f:
             run = json.load(f)
         curves = run['curves']
-        # the monitor before each iteration and after the last one
+        # the monitor before every 2nd iteration and after the last one
         for k in range(1, students + 1):
             assert sorted(map(int, curves[f'monitor/s{k}.cam_mIoU'])) == \
-                [0, 1, 2]
-            assert list(curves[f's{k}.seg_mIoU']) == ['2']
+                [0, 2, 4]
+            assert list(curves[f's{k}.seg_mIoU']) == ['4']
         assert ('monitor/feature_cosine' in curves) == (students == 2)
         assert 'monitor/s2.cam_mIoU' not in curves or students == 2
     text = results.read_text()
