@@ -33,7 +33,7 @@ def test_two_runners_in_one_process_keep_separate_scalars(
     for name, config in (('dupl', demo.DUPL_CONFIG),
                          ('baseline', demo.BASELINE_CONFIG)):
         cfg = demo.load_config(config, toy_data_root,
-                               str(tmp_path / name), iters=2)
+                               str(tmp_path / name), iters=4)  # DuPL phases need >= 4
         cfg.model.student.backbone.init_cfg = None
         cfg.train_dataloader.update(
             batch_size=2, num_workers=0, persistent_workers=False)
@@ -44,7 +44,7 @@ def test_two_runners_in_one_process_keep_separate_scalars(
     dupl = _scalar_rows(str(tmp_path / 'dupl'))
     baseline = _scalar_rows(str(tmp_path / 'baseline'))
     # one row per iteration each, the baseline's without a second student
-    assert [r['step'] for r in dupl] == [1, 2]
-    assert [r['step'] for r in baseline] == [1, 2]
+    assert [r['step'] for r in dupl] == [1, 2, 3, 4]
+    assert [r['step'] for r in baseline] == [1, 2, 3, 4]
     assert all('s2.loss_cls' in r for r in dupl)
     assert not any('s2.loss_cls' in r or 'loss_disc' in r for r in baseline)
