@@ -65,6 +65,68 @@ def plot_curves(runs: Dict, out: str) -> None:
     plt.close(fig)
 
 
+# The monitor's curves (PseudoLabelMonitorHook): (scalar, panel title)
+MONITOR_PANELS = (('cam_mIoU', 'CAM-label mIoU on train (%)'),
+                  ('pseudo_mIoU', 'pseudo-label mIoU on train (%)'))
+
+
+def monitor_curves(runs: Dict) -> Dict[str, Dict[str, tuple]]:
+    """Per curve name (``dupl s1``, ``dupl s2``, ``baseline s1``), the
+    monitor's ``(steps, values)`` per panel key; runs without the monitor
+    are left out."""
+    curves = {}
+    for name, run in runs.items():
+        rows = read_scalars(run['cfg'].work_dir)
+        for student in ('s1', 's2'):
+            found = {key: series(rows, f'monitor/{student}.{key}')
+                     for key, _ in MONITOR_PANELS}
+            if any(steps for steps, _ in found.values()):
+                curves[f'{name} {student}'] = found
+    return curves
+
+
+def plot_monitor(curves: Dict[str, Dict[str, tuple]], out: str) -> None:
+    """CAM-label and pseudo-label mIoU on train against iteration (the
+    demo's one-seed version of benchmarks/confirmation_bias.png)."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4), sharex=True)
+    for label, found in curves.items():
+        style = '--' if label.endswith('s2') else '-'
+        for ax, (key, title) in zip(axes, MONITOR_PANELS):
+            ax.plot(*found[key], style, marker='.', label=label)
+            ax.set_title(title)
+    for ax in axes:
+        ax.set_xlabel('iteration')
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+
+
+def monitor_summary(runs: Dict, curves: Dict[str, Dict[str, tuple]]) -> str:
+    """Best and final value of each monitor curve, and what the monitor
+    cost each run (its scoring seconds over the training seconds)."""
+    if not curves:
+        return ('No pseudo-label monitor curves in this run (trained with '
+                '`--no-monitor` or reused checkpoints).')
+    lines = ['| curve | CAM best | CAM final | pseudo best | pseudo final |',
+             '|---|---|---|---|---|']
+    for label, found in curves.items():
+        cells = []
+        for key, _ in MONITOR_PANELS:
+            values = found[key][1]
+            cells += ([f'{max(values):.1f}', f'{values[-1]:.1f}']
+                      if values else ['–', '–'])
+        lines.append(f'| {label} | ' + ' | '.join(cells) + ' |')
+    costs = [f'{name} {run["monitor_seconds"]:.0f} s of '
+             f'{run["seconds"]:.0f} s training '
+             f'({_pct(run["monitor_seconds"], run["seconds"])})'
+             for name, run in runs.items()
+             if run.get('monitor_seconds') is not None]
+    if costs:
+        lines.append('\nMonitor cost: ' + ', '.join(costs) + '.')
+    return '\n'.join(lines)
+
+
 def first_batch(dataset, count: int = NUM_SHOWN, start: int = 0) -> dict:
     return pseudo_collate(
         [dataset[i] for i in range(start, min(start + count, len(dataset)))])
@@ -357,6 +419,9 @@ def write_report(runs: Dict, work_dir: str, removal_images: int = 64,
     plot_curves(runs, osp.join(work_dir, 'curves.png'))
     plot_cams_and_labels(runs, train_set, work_dir)
     plot_predictions(runs, val_set, osp.join(work_dir, 'predictions.png'))
+    curves = monitor_curves(runs)
+    if curves:
+        plot_monitor(curves, osp.join(work_dir, 'monitor.png'))
     removal_images = min(removal_images, len(train_set))
     removal = gmm_removal_stats(runs['dupl']['runner'].model, train_set,
                                 removal_images)
@@ -364,7 +429,8 @@ def write_report(runs: Dict, work_dir: str, removal_images: int = 64,
         table=metrics_table(runs),
         per_class=per_class_table(runs, list(val_set.metainfo['classes'])),
         removal=removal_table(removal, removal_images),
-        lead=benchmark_lead(bench_summary))
+        lead=benchmark_lead(bench_summary),
+        monitor=monitor_summary(runs, curves))
     backbone = cfg.model.student.backbone
     with open(osp.join(work_dir, 'report.md'), 'w') as f:
         f.write(REPORT.format(
@@ -417,6 +483,16 @@ ground
 truth, which training never sees, tells which removed pixels were wrong.
 {removal}
 
+## Pseudo-label quality over training
+
+`PseudoLabelMonitorHook` scored, on a fixed set of train images with
+masks, the labels training would use at each report: the CAM labels (eval
+rule) and the pseudo labels before the GMM filter, on the pixels they label
+(`monitor.png`; one seed: `benchmarks/bench_confirmation_bias.py` asks the
+same question over seeds in a regime where the backbone adapts).
+
+{monitor}
+
 ## Figures
 
 - `pipeline.png`: what training feeds the model: the weak view with the
@@ -432,12 +508,15 @@ truth, which training never sees, tells which removed pixels were wrong.
   truth.
 - `predictions.png`: val predictions of each student, the ensemble and the
   baseline against the ground truth.
+- `monitor.png`: CAM-label and pseudo-label mIoU on train against
+  iteration (the monitor), DuPL's two students and the baseline.
 
 ![pipeline](pipeline.png)
 ![curves](curves.png)
 ![cams](cams.png)
 ![pseudo labels](pseudo_labels.png)
 ![predictions](predictions.png)
+![monitor](monitor.png)
 
 ## What this does and does not show
 

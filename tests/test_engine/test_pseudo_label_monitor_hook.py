@@ -120,3 +120,13 @@ def test_bad_arguments_and_models_are_refused():
     with pytest.raises(TypeError, match='no pseudo_labels'):
         PseudoLabelMonitorHook().before_train(
             SimpleNamespace(model=torch.nn.Linear(1, 1)))
+
+
+def test_a_config_without_val_pipeline_asks_for_one():
+    cfg = Config(dict(val_dataloader=None))
+    with pytest.raises(ValueError, match='no val_dataloader.dataset.pipeline'
+                       '.*give the hook pipeline='):
+        PseudoLabelMonitorHook._val_pipeline(cfg)
+    pipeline = [dict(type='LoadCheckedImageFromFile')]
+    cfg = Config(dict(val_dataloader=dict(dataset=dict(pipeline=pipeline))))
+    assert PseudoLabelMonitorHook._val_pipeline(cfg) == pipeline

@@ -8,7 +8,7 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, osp.join(REPO, 'tools'))
 
 from demo_report import (benchmark_lead, metrics_table,  # noqa: E402
-                         per_class_table)
+                         monitor_summary, per_class_table, plot_monitor)
 
 
 def _runs():
@@ -41,3 +41,17 @@ def test_benchmark_lead_adds_the_reference_sentence(tmp_path):
     assert benchmark_lead(str(path)) == 'Lead. Reference.'
     path.write_text(json.dumps(dict(lead_sentence='Lead.')))
     assert benchmark_lead(str(path)) == 'Lead.'
+
+
+def test_monitor_summary_gives_best_final_and_cost(tmp_path):
+    curves = {'dupl s1': dict(cam_mIoU=((0, 30, 60), (20., 64., 61.)),
+                              pseudo_mIoU=((0, 30, 60), (10., 80., 75.5)))}
+    runs = dict(dupl=dict(seconds=200., monitor_seconds=9.),
+                baseline=dict(seconds=100., monitor_seconds=None))
+    text = monitor_summary(runs, curves)
+    assert '| dupl s1 | 64.0 | 61.0 | 80.0 | 75.5 |' in text
+    assert 'dupl 9 s of 200 s training (4.5 %)' in text
+    assert 'baseline' not in text  # reused run: no cost measured
+    plot_monitor(curves, str(tmp_path / 'monitor.png'))
+    assert (tmp_path / 'monitor.png').stat().st_size > 1000
+    assert 'No pseudo-label monitor curves' in monitor_summary(runs, {})
