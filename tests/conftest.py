@@ -1,6 +1,17 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""Shared test setup: mmseg's default scope, so registries resolve types."""
-from mmengine.registry import init_default_scope
+"""Shared test setup: mmseg's default scope, so registries resolve types;
+one torch thread per pytest-xdist worker."""
+import os
+
+if os.environ.get('PYTEST_XDIST_WORKER'):
+    # `make test` runs a worker per core: with torch's default of a thread
+    # per core in every worker (and in the trainings the tests start as
+    # child processes, which inherit this), the cores are oversubscribed
+    # and OpenMP spins. Set before torch is imported.
+    os.environ['OMP_NUM_THREADS'] = '1'
+    os.environ['MKL_NUM_THREADS'] = '1'
+
+from mmengine.registry import init_default_scope  # noqa: E402
 
 init_default_scope('mmseg')
 
@@ -78,3 +89,12 @@ def toy_checkpoint(toy_data_root, tmp_path_factory) -> dict:
         config=osp.join(work_dir, 'dupl_vit-tiny_toy.py'),
         log=proc.stdout + proc.stderr,
         data_root=toy_data_root)
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Every test that needs ``toy_checkpoint`` (directly or through
+    another fixture) joins one pytest-xdist group: ``--dist loadgroup``
+    runs the group on one worker, so the checkpoint is trained once."""
+    for item in items:
+        if 'toy_checkpoint' in getattr(item, 'fixturenames', ()):
+            item.add_marker(pytest.mark.xdist_group('toy_checkpoint'))

@@ -41,7 +41,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--workers',
         type=int,
         default=os.cpu_count(),
-        help='processes that decode images and masks (default: all CPUs)')
+        help='threads that decode images and masks (default: all CPUs)')
     parser.add_argument(
         '--max-listed',
         type=int,

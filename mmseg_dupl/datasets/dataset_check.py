@@ -19,7 +19,7 @@ every problem is collected instead of stopping at the first:
 import os.path as osp
 from collections import Counter
 from dataclasses import dataclass
-from multiprocessing import Pool
+from multiprocessing.pool import ThreadPool
 from typing import Dict, Iterable, List, NamedTuple, Optional, Tuple
 
 import numpy as np
@@ -231,7 +231,11 @@ def check_split(spec: SplitSpec, workers: int) -> Tuple[int, List[Problem]]:
 
     Args:
         spec (SplitSpec): The split.
-        workers (int): Processes decoding images and masks.
+        workers (int): Threads decoding images and masks. Threads, not
+            forked processes: a process forked from a caller that runs
+            threads (torch's, a test runner's) can inherit a held lock and
+            hang for ever (seen in the test suite); the decoders release
+            the GIL.
 
     Returns:
         tuple: Number of images listed, and the problems.
@@ -243,7 +247,7 @@ def check_split(spec: SplitSpec, workers: int) -> Tuple[int, List[Problem]]:
                        osp.join(spec.seg_dir, n + spec.seg_suffix)
                        if spec.seg_dir else None, labels.get(n), spec)
              for n in dict.fromkeys(names)]  # a repeated name once
-    with Pool(workers) as pool:
+    with ThreadPool(workers) as pool:
         for found in pool.imap_unordered(check_image_and_mask, items,
                                          chunksize=32):
             problems += found
