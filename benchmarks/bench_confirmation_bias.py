@@ -54,13 +54,12 @@ import os.path as osp
 import re
 import statistics
 import sys
-import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from common import REPO, RESULTS, command_line, machine_info, markdown_table
+from common import (REPO, RESULTS, command_line, machine_info,
+                    markdown_table, run_child, run_jobs)
 
 sys.path.insert(0, osp.join(REPO, 'tools'))
 
@@ -208,18 +207,13 @@ def launch(args, job: Tuple[str, int, int], data_root: str) -> None:
         result = run_one(row, data_root, seed, work_dir, args)
         _write_json(out, result)
         return
-    import subprocess
     cmd = [sys.executable, osp.abspath(__file__), '--one', row, data_root,
            str(seed), '--out', out, '--iters', str(args.iters),
            '--backbone-lr-mult', str(args.backbone_lr_mult),
            '--monitor-every', str(args.monitor_every),
            '--monitor-images', str(args.monitor_images),
            '--val-every', str(args.val_every)]
-    env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
-    with open(work_dir + '.log', 'w') as log:
-        subprocess.run(cmd, cwd=REPO, env=env, stdout=log,
-                       stderr=subprocess.STDOUT, check=True)
-
+    run_child(cmd, work_dir + '.log')
 
 def _write_json(path: str, data: Dict) -> None:
     with open(path + '.tmp', 'w') as f:
@@ -405,22 +399,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     roots = {d: seeds.ensure_dataset(args.data_dir, d)
              for d in args.datasets}
     os.makedirs(args.runs_dir, exist_ok=True)
-    writing = threading.Lock()
-
-    def work(job):
-        launch(args, job, roots[job[1]])
-        with writing:
-            write_results(args, jobs, info, started)
-        print(f'finished {job}', flush=True)
-
-    if args.jobs == 0:
-        for job in jobs:
-            work(job)
-        return
-    with ThreadPoolExecutor(args.jobs) as pool:
-        for future in [pool.submit(work, job) for job in jobs]:
-            future.result()
-
+    run_jobs(jobs, lambda job: launch(args, job, roots[job[1]]),
+             lambda: write_results(args, jobs, info, started), args.jobs)
 
 if __name__ == '__main__':
     main()

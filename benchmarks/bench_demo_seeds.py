@@ -64,16 +64,13 @@ import json
 import os
 import os.path as osp
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from common import (REPO, RESULTS, command_line, machine_info,
-                    markdown_table)
+                    markdown_table, run_child, run_jobs)
 
 sys.path.insert(0, osp.join(REPO, 'tools'))
 
@@ -314,15 +311,12 @@ def launch(args, job: Tuple[str, int, int], data_root: str) -> None:
     if osp.isfile(out):
         return
     work_dir = osp.splitext(out)[0]
-    env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
     cmd = [sys.executable, osp.abspath(__file__), '--one', row, data_root,
            str(seed), '--out', out]
     if args.iters:
         cmd += ['--iters', str(args.iters)]
     os.makedirs(work_dir, exist_ok=True)
-    with open(work_dir + '.log', 'w') as log:
-        subprocess.run(cmd, cwd=REPO, env=env, stdout=log,
-                       stderr=subprocess.STDOUT, check=True)
+    run_child(cmd, work_dir + '.log')
 
 
 def load_results(args, jobs) -> List[Dict]:
@@ -579,20 +573,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     os.makedirs(args.runs_dir, exist_ok=True)
     write_results(args, jobs, info, started)
 
-    # runs finishing together must not rewrite the table at once (the
-    # later write would miss the earlier run)
-    writing = threading.Lock()
-
-    def work(job):
-        launch(args, job, roots[job[1]])
-        with writing:
-            write_results(args, jobs, info, started)
-        print(f'finished {job}', flush=True)
-
-    with ThreadPoolExecutor(args.jobs) as pool:
-        for future in [pool.submit(work, job) for job in jobs]:
-            future.result()
-
+    run_jobs(jobs, lambda job: launch(args, job, roots[job[1]]),
+             lambda: write_results(args, jobs, info, started), args.jobs)
 
 if __name__ == '__main__':
     main()

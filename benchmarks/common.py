@@ -1,6 +1,7 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """Shared helpers of the benchmarks: machine description, timing, peak
-memory of a child process, and the RESULTS.md writer."""
+memory of a child process, runs in child processes, and the RESULTS.md
+writer."""
 import datetime
 import json
 import os
@@ -11,8 +12,10 @@ import shlex
 import statistics
 import subprocess
 import sys
+import threading
 import time
-from typing import Callable, Dict, List, Optional, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Dict, Iterable, List, Optional, Sequence
 
 import torch
 
@@ -158,3 +161,42 @@ def append_section(title: str,
     with open(path, 'a') as f:
         f.write(text)
     return text
+
+
+def run_child(cmd: List[str], log_path: str) -> None:
+    """Run ``cmd`` in the repository with one torch thread (each of the
+    runs at once gets a core), its output into ``log_path``.
+
+    Raises:
+        subprocess.CalledProcessError: The run failed (its log says why).
+    """
+    env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
+    with open(log_path, 'w') as log:
+        subprocess.run(cmd, cwd=REPO, env=env, stdout=log,
+                       stderr=subprocess.STDOUT, check=True)
+
+
+def run_jobs(jobs: Iterable, launch: Callable, report: Callable[[], None],
+             workers: int) -> None:
+    """``launch(job)`` for every job, ``workers`` at once (threads, each
+    waiting on its child process; 0: one after another), and ``report()``
+    after each finished job.
+
+    ``report`` runs under a lock: runs finishing together must not rewrite
+    the results at once (the later write would miss the earlier run).
+    """
+    writing = threading.Lock()
+
+    def work(job) -> None:
+        launch(job)
+        with writing:
+            report()
+        print(f'finished {job}', flush=True)
+
+    if workers == 0:
+        for job in jobs:
+            work(job)
+        return
+    with ThreadPoolExecutor(workers) as pool:
+        for future in [pool.submit(work, job) for job in jobs]:
+            future.result()

@@ -3,7 +3,6 @@
 from dataclasses import dataclass
 from typing import List, Optional
 
-import torch
 from torch import Tensor
 
 from ..noise_filter.gmm_noise_fit import GMMNoiseFit
@@ -31,14 +30,3 @@ class PseudoLabels:
     noisy: Optional[List[Tensor]]
     filtered: List[Tensor]
     fits: Optional[List[GMMNoiseFit]] = None
-
-    def noise_ratios(self, ignore_index: int = 255) -> List[Tensor]:
-        """Per producer: flagged pixels / foreground pixels (0 when the
-        filter did not run); for logging."""
-        if self.noisy is None:
-            return [y.new_zeros((), dtype=torch.float32) for y in self.labels]
-        ratios = []
-        for label, noisy in zip(self.labels, self.noisy):
-            fg = ((label != 0) & (label != ignore_index)).sum().clamp(min=1)
-            ratios.append(noisy.sum().float() / fg)
-        return ratios

@@ -24,6 +24,9 @@ WRITERS = dict(
     gmm_filter='GMMNoiseFilterHook',
     consistency='GMMNoiseFilterHook')
 
+#: The fields only a schedule with a phase C (the GMM filter) needs.
+PHASE_C_SWITCHES = ('gmm_filter', 'consistency')
+
 
 @dataclass
 class DuPLTrainState:
@@ -45,9 +48,8 @@ class DuPLTrainState:
     def unset(self, needs_phase_c: bool) -> List[str]:
         """Fields still None; the phase-C switches only when the schedule
         has a phase C."""
-        names = [f.name for f in fields(self)]
-        if not needs_phase_c:
-            names = names[:2]
+        names = [f.name for f in fields(self)
+                 if needs_phase_c or f.name not in PHASE_C_SWITCHES]
         return [name for name in names if getattr(self, name) is None]
 
 

@@ -109,10 +109,13 @@ def test_forward_returns_the_intermediates():
         ce = torch.nn.functional.cross_entropy(
             logit, label, ignore_index=IGN, reduction='none')
         assert ce[noisy].min() > ce[fg & ~noisy].median()
-    ratios = pseudo.noise_ratios()
-    for ratio, label, noisy in zip(ratios, pseudo.labels, pseudo.noisy):
+    # the logged share removed: flagged / foreground labels with a loss
+    for fit, label, noisy in zip(pseudo.fits, pseudo.labels, pseudo.noisy):
         fg = ((label != 0) & (label != IGN)).sum()
-        assert ratio.item() == pytest.approx(noisy.sum().item() / fg.item())
+        assert int(fit.foreground.sum()) == int(fg)  # all losses finite
+        assert int(fit.noisy.sum()) == int(noisy.sum())
+        assert fit.stats()['removed'] == pytest.approx(
+            noisy.sum().item() / fg.item())
 
 
 def test_noise_masks_batch_all_producers_in_one_fit():
