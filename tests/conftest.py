@@ -52,7 +52,7 @@ def toy_train_options(data_root: str,
         f'model.train_cfg.phases.gmm={gmm}',
         f'model.train_cfg.phases.end={max_iters}',
         f'param_scheduler.0.max_iters={max_iters}',
-        'param_scheduler.0.warmup_iters=5',
+        f'param_scheduler.0.warmup_iters={min(5, max_iters)}',
         # from scratch: the fixtures test the pipeline, not the weights
         # (their loading route is tested in
         # tests/test_tools/test_pretrain_toy_backbone.py)

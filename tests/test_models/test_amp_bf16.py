@@ -195,14 +195,14 @@ def test_bf16_training_all_phases_with_fp32_islands(islands):
     assert any('backbone' in k for k in moved)
 
 
-def _toy_cfg(data_root: str, work_dir: str, max_iters: int = 6):
+def _toy_cfg(data_root: str, work_dir: str, max_iters: int = 4):
     """The toy config, as tools/train.py would build it with the test
-    suite's --cfg-options (phases at 2 and 3), without validation."""
+    suite's --cfg-options (phases at 1 and 2), without validation."""
     from conftest import TOY_CONFIG, toy_train_options
     from mmengine.config import Config, DictAction
     parser = argparse.ArgumentParser()
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
-    options = toy_train_options(data_root, max_iters, cam=2, gmm=3) + [
+    options = toy_train_options(data_root, max_iters, cam=1, gmm=2) + [
         'train_dataloader.batch_size=2'
     ]
     cfg = Config.fromfile(TOY_CONFIG)
