@@ -241,16 +241,25 @@ def summary(curve: Dict[int, float]) -> Dict[str, float]:
     return dict(final=final, best=best, drop=best - final)
 
 
-def run_figures(run: Dict) -> Dict[str, Dict[str, float]]:
-    """Per figure (cam, pseudo, seg) of student 1: final, best, drop."""
+def run_figures(run: Dict, student: str = 's1'
+                ) -> Dict[str, Dict[str, float]]:
+    """Per figure (cam, pseudo, seg) of a student: final, best, drop."""
+    names = {key: name.replace('s1.', f'{student}.')
+             for key, name, _ in CURVES}
     return {key: summary(run['curves'][name])
-            for key, name, _ in CURVES if run['curves'].get(name)}
+            for key, name in names.items() if run['curves'].get(name)}
 
 
-def summary_rows(results: List[Dict], rows: Sequence[str]) -> List[list]:
+def summary_rows(results: List[Dict], rows: Sequence[str],
+                 student: str = 's1') -> List[list]:
+    """Per row, the mean ± std over its runs of each figure of
+    ``student`` (rows without that student are left out)."""
     table = []
     for row in rows:
-        runs = [run_figures(r) for r in results if r['row'] == row]
+        runs = [f for f in (run_figures(r, student) for r in results
+                            if r['row'] == row) if f]
+        if not runs:
+            continue
         cells = []
         for key, _, _ in CURVES:
             for stat in ('final', 'best', 'drop'):
@@ -365,6 +374,9 @@ def write_results(args, jobs, info: Dict, started: float) -> None:
         f'final" is the drift: how much of its best quality a run lost by '
         f'the end.',
         markdown_table(header, summary_rows(results, args.rows)),
+        'Student 2 of the two-student rows, the same figures (the figure '
+        'and the paired differences are of student 1):',
+        markdown_table(header, summary_rows(results, args.rows, 's2')),
         'Paired differences: each row minus DuPL on the same dataset and '
         'seed (points, mean ± std over the pairs; a positive drop '
         'difference means the row drifted more than DuPL).',

@@ -77,6 +77,10 @@ def test_final_best_drop_and_paired_differences(tmp_path):
         ('baseline', 1): _run('baseline', 1, [52, 57, 51], [41, 42, 40],
                               [31, 36]),
     }
+    # DuPL's student 2: a CAM curve only
+    for d, cam2 in ((0, [40, 50, 45]), (1, [42, 52, 50])):
+        made[('dupl', d)]['curves']['monitor/s2.cam_mIoU'] = {
+            str(10 * i): v for i, v in enumerate(cam2)}
     for (row, d), run in made.items():
         (runs / f'{row}_d{d}_s{d}.json').write_text(json.dumps(run))
     args = bench.parse_args(['--rows', 'baseline', 'dupl', '--datasets', '0',
@@ -96,6 +100,10 @@ def test_final_best_drop_and_paired_differences(tmp_path):
         2, '-10.5 ± 0.7', '+7.0 ± 1.4', '-4.5 ± 2.1', '+3.5 ± 2.1',
         '-5.0 ± 0.0', '+0.0 ± 0.0']
     assert 'DuPL' not in paired
+    # student 2's table has the two-student rows only: CAM final 45, 50;
+    # best 50, 52; drop 5, 2
+    assert bench.summary_rows(results, args.rows, 's2') == [
+        ['DuPL', 2, '47.5 ± 3.5', '51.0 ± 1.4', '3.5 ± 2.1'] + ['–'] * 6]
 
 
 def test_rows_change_what_they_say(toy_data_root, tmp_path):
