@@ -25,6 +25,10 @@ model = dict(
     decode_head={{_base_.model.student.decode_head}},
     train_cfg=dict(),
     test_cfg=dict(mode='whole'))
+# No DuPL schedule hooks (SetIterInfoHook, CosineThresholdHook,
+# GMMNoiseFilterHook come with the DuPL model's _base_): they drive a
+# DualStudentSegmentor, and this is a stock EncoderDecoder.
+custom_hooks = []
 # DuPL's weak-branch augmentation (the toy recipe), with the masks carried
 # along.
 train_pipeline = [
