@@ -89,12 +89,3 @@ def toy_checkpoint(toy_data_root, tmp_path_factory) -> dict:
         config=osp.join(work_dir, 'dupl_vit-tiny_toy.py'),
         log=proc.stdout + proc.stderr,
         data_root=toy_data_root)
-
-
-def pytest_collection_modifyitems(config, items) -> None:
-    """Every test that needs ``toy_checkpoint`` (directly or through
-    another fixture) joins one pytest-xdist group: ``--dist loadgroup``
-    runs the group on one worker, so the checkpoint is trained once."""
-    for item in items:
-        if 'toy_checkpoint' in getattr(item, 'fixturenames', ()):
-            item.add_marker(pytest.mark.xdist_group('toy_checkpoint'))
