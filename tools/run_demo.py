@@ -145,6 +145,10 @@ def train(cfg: Config, reuse: bool = False) -> Dict:
         cfg.load_from = ckpt
         runner = build_runner(cfg)
         runner.load_or_resume()
+        if hasattr(runner.model, 'follow_schedule'):
+            # the state the last iteration trained with, as after training
+            # (no schedule hook ran: the report labels with this state)
+            runner.model.follow_schedule(cfg.train_cfg.max_iters - 1)
         with open(timing) as f:
             return dict(runner=runner, seconds=json.load(f)['seconds'],
                         reused=True)

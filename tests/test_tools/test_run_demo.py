@@ -62,6 +62,11 @@ def test_two_runners_in_one_process_keep_separate_scalars(
     assert [r['step'] for r in dupl
             if 'monitor/s1.cam_mIoU' in r] == [0, 4]
     assert [r['step'] for r in baseline] == [1, 2, 3, 4]
+    # --reuse-checkpoints: the final checkpoint, and the state its last
+    # iteration trained with (the report labels with it; no hook ran)
+    reused = demo.train(runs['dupl']['cfg'], reuse=True)
+    assert reused['reused']
+    assert reused['runner'].model.phase_state().iteration == 3
     import demo_report  # tools/ is on sys.path once run_demo is loaded
     curves = demo_report.monitor_curves(runs)
     assert sorted(curves) == ['dupl s1', 'dupl s2']
