@@ -28,11 +28,12 @@ demo: $(STAMP) data/toy_voc/.done
 	$(PY) tools/run_demo.py --data-root data/toy_voc --work-dir work_dirs/demo
 
 # pytest-xdist: one worker per core (tests/conftest.py gives each worker, and
-# the trainings it starts, one torch thread). PYTEST_WORKERS=0 runs
-# everything in one process.
+# the trainings it starts, one torch thread); --dist loadscope keeps a
+# module's tests on one worker, so its module-scoped fixtures (most of them
+# trainings) run once. PYTEST_WORKERS=0 runs everything in one process.
 PYTEST_WORKERS ?= auto
 test: $(STAMP)
-	$(PY) -m pytest -q -n $(PYTEST_WORKERS) tests $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadscope tests $(PYTEST_ARGS)
 
 clean-demo:
 	rm -rf work_dirs/demo data/toy_voc

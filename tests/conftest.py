@@ -16,6 +16,7 @@ from mmengine.registry import init_default_scope  # noqa: E402
 init_default_scope('mmseg')
 
 import os.path as osp  # noqa: E402
+import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 
@@ -60,32 +61,87 @@ def toy_train_options(data_root: str,
     ]
 
 
+@pytest.fixture(scope='module')
+def one_torch_thread():
+    """One intra-op thread for a test module's in-process trainings: on the
+    shared 2-core host, two OpenMP threads make each toy iteration several
+    times slower (barrier waits). Use with
+    ``pytestmark = pytest.mark.usefixtures('one_torch_thread')``."""
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def shared_once(tmp_path_factory, name: str, build) -> str:
+    """``build(path)`` once per test run, in a folder all pytest-xdist
+    workers share (their base temp folders' parent), behind a file lock:
+    the first worker that needs it builds it, the others wait and reuse
+    it. Read-only for the tests: one that changes it copies it first.
+
+    Args:
+        tmp_path_factory: pytest's session factory.
+        name (str): The folder's name.
+        build (callable): ``build(path: str)`` fills the empty folder.
+
+    Returns:
+        str: The folder.
+    """
+    from filelock import FileLock
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get('PYTEST_XDIST_WORKER'):
+        base = base.parent
+    root = osp.join(str(base), name)
+    with FileLock(root + '.lock'):
+        if not osp.isfile(osp.join(root, '.built')):
+            # a worker that failed here left a partial folder: start anew
+            shutil.rmtree(root, ignore_errors=True)
+            os.makedirs(root)
+            build(root)
+            open(osp.join(root, '.built'), 'w').close()
+    return root
+
+
 @pytest.fixture(scope='session')
 def toy_data_root(tmp_path_factory) -> str:
-    """A small toy VOC dataset (40 train / 12 val / 4 test images)."""
+    """A small toy VOC dataset (40 train / 12 val / 4 test images), made
+    once per test run (read-only: copy it to change it)."""
     from toy_voc_data import make_toy_voc
-    root = str(tmp_path_factory.mktemp('toy_voc'))
-    make_toy_voc(root, num_train=40, num_val=12, num_test=4, seed=0)
-    return root
+
+    def build(root: str) -> None:
+        make_toy_voc(root, num_train=40, num_val=12, num_test=4, seed=0)
+
+    return shared_once(tmp_path_factory, 'toy_voc', build)
+
+
+def _train_toy(work_dir: str, data_root: str) -> None:
+    """tools/train.py on the toy config, its output in ``train.log``."""
+    cmd = [
+        sys.executable,
+        osp.join(REPO, 'tools', 'train.py'), TOY_CONFIG, '--work-dir',
+        work_dir, '--cfg-options'
+    ] + toy_train_options(data_root)
+    proc = subprocess.run(
+        cmd, cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    with open(osp.join(work_dir, 'train.log'), 'w') as f:
+        f.write(proc.stdout + proc.stderr)
 
 
 @pytest.fixture(scope='session')
 def toy_checkpoint(toy_data_root, tmp_path_factory) -> dict:
     """Train the toy config for 40 iterations with tools/train.py (all
-    three phases) and return its paths: ``work_dir``, ``checkpoint``,
-    ``config`` (the dumped config), ``log`` (stdout) and ``data_root``."""
-    work_dir = str(tmp_path_factory.mktemp('toy_train'))
-    cmd = [
-        sys.executable,
-        osp.join(REPO, 'tools', 'train.py'), TOY_CONFIG, '--work-dir',
-        work_dir, '--cfg-options'
-    ] + toy_train_options(toy_data_root)
-    proc = subprocess.run(
-        cmd, cwd=REPO, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    three phases), once per test run, and return its paths: ``work_dir``,
+    ``checkpoint``, ``config`` (the dumped config), ``log`` (stdout and
+    stderr) and ``data_root``. Read-only: nothing may resume it."""
+    work_dir = shared_once(tmp_path_factory, 'toy_train',
+                           lambda root: _train_toy(root, toy_data_root))
+    with open(osp.join(work_dir, 'train.log')) as f:
+        log = f.read()
     return dict(
         work_dir=work_dir,
         checkpoint=osp.join(work_dir, 'iter_40.pth'),
         config=osp.join(work_dir, 'dupl_vit-tiny_toy.py'),
-        log=proc.stdout + proc.stderr,
+        log=log,
         data_root=toy_data_root)

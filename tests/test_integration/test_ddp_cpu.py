@@ -14,7 +14,6 @@ early phases must not break DDP). Checked:
 import contextlib
 import os
 import os.path as osp
-import socket
 import subprocess
 import sys
 
@@ -23,6 +22,7 @@ import torch
 from conftest import REPO, TOY_CONFIG, toy_train_options
 from mmengine.config import Config
 from mmseg.registry import MODELS
+from stock_config_utils import free_port
 
 import mmseg_dupl  # noqa: F401
 
@@ -34,12 +34,6 @@ TESTS_DIR = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PHASE_OPTIONS = [
     'param_scheduler.0.warmup_iters=2', 'train_dataloader.batch_size=2'
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
 
 
 def _write_config(tmp_path, out_dir: str) -> str:
@@ -72,7 +66,7 @@ def ddp_run(toy_data_root, tmp_path_factory) -> dict:
     env = dict(
         os.environ,
         PYTHON=sys.executable,
-        PORT=str(_free_port()),
+        PORT=str(free_port()),
         OMP_NUM_THREADS='1',
         PYTHONPATH=os.pathsep.join(
             [TESTS_DIR, os.environ.get('PYTHONPATH', '')]))

@@ -11,13 +11,13 @@ import os
 import os.path as osp
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
 
 from conftest import REPO, TOY_CONFIG
 from mmengine.config import Config
+from stock_config_utils import free_port
 from toy_runner import short_toy_options
 
 from mmseg_dupl.engine.hooks import PREEMPTED_EXIT_CODE
@@ -25,12 +25,6 @@ from mmseg_dupl.engine.hooks import PREEMPTED_EXIT_CODE
 TESTS_DIR = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TIMEOUT_S = 4  # env_cfg.dist_cfg.timeout of these runs
 MARGIN_S = 30  # the report wait (2 s) and a loaded 2-core host
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
 
 
 def _write_config(tmp_path, probe: dict) -> str:
@@ -74,7 +68,7 @@ def test_signal_to_one_rank_stops_both_after_one_save(toy_data_root,
     cmd = ['bash', osp.join(REPO, 'tools', 'dist_train.sh'), config, '2',
            '--work-dir', work_dir, '--cfg-options'
            ] + _options(toy_data_root, 12)
-    proc = subprocess.run(cmd, cwd=REPO, env=_env(PORT=str(_free_port())),
+    proc = subprocess.run(cmd, cwd=REPO, env=_env(PORT=str(free_port())),
                           capture_output=True, text=True, timeout=600)
     log = proc.stdout + proc.stderr
     assert proc.returncode != 0, log[-3000:]
@@ -96,7 +90,7 @@ def test_frozen_rank_ends_the_job_naming_it(toy_data_root, tmp_path):
     config = _write_config(
         tmp_path,
         dict(at_iter=1, signal_name='SIGSTOP', rank=1, marker=marker))
-    port = str(_free_port())
+    port = str(free_port())
     procs = []
     for rank in (0, 1):
         env = _env(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE='2',

@@ -28,14 +28,7 @@ MAX_ITERS = 4  # seg labels from 1, GMM filter from 3
 SIGNAL_AT = 1  # 0-based: the signal arrives during the 2nd iteration
 
 
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    """One intra-op thread: on the shared 2-core host two threads make
-    each toy iteration several times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
 def _config(work_dir: str, data_root: str, resume: bool = False,

@@ -26,14 +26,7 @@ BASELINE_CONFIG = osp.join(REPO, 'configs',
 FIRST_ITERS = 4  # the checkpoint every test resumes (warm-up 2)
 
 
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    """One intra-op thread: on the shared 2-core host two threads make
-    each toy iteration several times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
 class _Records(logging.Handler):
