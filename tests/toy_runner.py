@@ -21,7 +21,10 @@ def short_toy_options(data_root: str, max_iters: int) -> List[str]:
         'param_scheduler.0.warmup_iters=2',
         'default_hooks.checkpoint.interval=2',
         'default_hooks.logger.interval=1',
+        # mmengine validates at the last iteration whatever val_interval
+        # says; val_begin past the end is what turns validation off
         f'train_cfg.val_interval={max_iters + 1}',
+        f'train_cfg.val_begin={max_iters + 1}',
         'randomness.deterministic=True',
     ]
 
