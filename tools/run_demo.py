@@ -171,34 +171,64 @@ def split_dataset(cfg: Config, ann_file: str):
 
 
 @torch.no_grad()
-def evaluate(model, dataset, **test_cfg) -> Dict:
-    """mmseg's IoUMetric over ``dataset`` with ``model.test_cfg`` updated.
+def evaluate_fields(model, dataset, fields: Sequence[str],
+                    **test_cfg) -> Dict[str, Dict]:
+    """mmseg's IoUMetric over ``dataset`` with ``model.test_cfg`` updated,
+    one metric per predicted label field, from one pass.
+
+    Args:
+        model: The segmentor.
+        dataset: A test-mode dataset (masks loaded).
+        fields (Sequence[str]): Label fields of the predictions, e.g.
+            ``pred_sem_seg`` and, for ``predict_on='pseudo'``,
+            ``cam_sem_seg``.
+        **test_cfg: ``model.test_cfg`` keys for this pass.
 
     Returns:
-        dict: ``mIoU`` and ``IoU`` (per class, in the dataset's order), %.
+        dict: Per field, ``mIoU`` and ``IoU`` (per class, in the dataset's
+        order), %.
     """
     from mmseg.evaluation import IoUMetric
     saved = dict(model.test_cfg)
     model.test_cfg.update(test_cfg)
-    metric = IoUMetric(iou_metrics=['mIoU'])
-    metric.dataset_meta = dataset.metainfo
+    metrics = {field: IoUMetric(iou_metrics=['mIoU']) for field in fields}
+    for metric in metrics.values():
+        metric.dataset_meta = dataset.metainfo
     loader = DataLoader(dataset, batch_size=1, collate_fn=pseudo_collate)
     model.eval()
     for batch in loader:
-        metric.process(batch, [s.to_dict() for s in model.test_step(batch)])
+        outputs = [s.to_dict() for s in model.test_step(batch)]
+        for field, metric in metrics.items():
+            # IoUMetric scores ``pred_sem_seg``: hand it this field's maps
+            metric.process(batch, [dict(o, pred_sem_seg=o[field])
+                                   for o in outputs])
     model.test_cfg.clear()
     model.test_cfg.update(saved)
-    # IoUMetric.compute_metrics only returns the mean; the same areas give
-    # the per-class figures through its own total_area_to_metrics.
+    return {field: _scores(metric) for field, metric in metrics.items()}
+
+
+def _scores(metric) -> Dict:
+    """``mIoU`` and per-class ``IoU`` (%) of a processed IoUMetric.
+    IoUMetric.compute_metrics only returns the mean; the same areas give
+    the per-class figures through its own total_area_to_metrics."""
     areas = [sum(r) for r in zip(*metric.results)]
-    per_class = IoUMetric.total_area_to_metrics(*areas, ['mIoU'])['IoU']
+    per_class = metric.total_area_to_metrics(*areas, ['mIoU'])['IoU']
     iou = [round(float(v) * 100, 2) for v in per_class]
     return dict(mIoU=round(float(np.nanmean(iou)), 2), IoU=iou)
 
 
+def evaluate(model, dataset, **test_cfg) -> Dict:
+    """:func:`evaluate_fields` of ``pred_sem_seg`` alone."""
+    return evaluate_fields(model, dataset, ['pred_sem_seg'],
+                           **test_cfg)['pred_sem_seg']
+
+
 def evaluate_all(model, val_set, train_set, students: List[str]) -> Dict:
-    """Seg IoU per student on val; CAM and pseudo-label IoU on train.
-    Without ``students`` (an mmseg segmentor such as the fully supervised
+    """Seg IoU per student on val; CAM and pseudo-label IoU of student 1 on
+    train, both from one pseudo-label pass (its ``cam_sem_seg`` is what
+    ``predict_on='cam'`` predicts when train and test ``cam_scales`` agree,
+    as in the demo's configs; otherwise a CAM pass of its own). Without
+    ``students`` (an mmseg segmentor such as the fully supervised
     reference: no students, CAMs or pseudo labels), seg on val only, as
     ``seg_s1``."""
     if not students:
@@ -207,6 +237,14 @@ def evaluate_all(model, val_set, train_set, students: List[str]) -> Dict:
     for student in students:
         results[f'seg_{student}'] = evaluate(
             model, val_set, predict_on='seg', student=student)
+    if tuple(model.train_cfg['cam_scales']) == tuple(
+            model.test_cfg['cam_scales']):
+        labels = evaluate_fields(model, train_set,
+                                 ['cam_sem_seg', 'pred_sem_seg'],
+                                 predict_on='pseudo', student='s1')
+        results['cam_train'] = labels['cam_sem_seg']
+        results['pseudo_train'] = labels['pred_sem_seg']
+        return results
     results['cam_train'] = evaluate(
         model, train_set, predict_on='cam', student='s1')
     results['pseudo_train'] = evaluate(

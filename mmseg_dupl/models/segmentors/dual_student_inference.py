@@ -15,7 +15,7 @@ from torch import Tensor
 
 from ..cam.multi_scale import multi_scale_cam
 from .batch_meta import meta_tensor
-from .student_outputs import StudentOutputsMixin
+from .student_outputs import StudentOutputsMixin, cam_label_logits
 
 
 def check_test_mode(test_cfg: Mapping) -> None:
@@ -60,6 +60,11 @@ class DualStudentInferenceMixin(StudentOutputsMixin):
       the GMM filter, 255 where uncertain, from ``pseudo_labels()`` with
       the model's run-time state; a model whose state was never set labels
       with the schedule's end, ``train_cfg.phases.end``, and logs so).
+      A pseudo-label prediction also carries ``cam_sem_seg``: the CAM
+      labels (as ``'cam'``) of the CAMs those pseudo labels were made from
+      (``train_cfg.cam_scales``), so one pass scores both; with equal
+      ``train_cfg`` and ``test_cfg`` ``cam_scales`` (the default) they are
+      the labels ``'cam'`` predicts.
 
     It relies on the segmentor's ``students``, ``test_cfg``,
     ``pseudo_labeler``, ``schedule``, ``phase_state``, ``pseudo_labels``
@@ -156,7 +161,11 @@ class DualStudentInferenceMixin(StudentOutputsMixin):
         elif predict_on in ('cam', 'cam_aux'):
             logits = self._cam_logits(inputs, data_samples, predict_on)
         else:
-            labels = self._pseudo_predict(inputs, data_samples)
+            labels, cam = self._pseudo_predict(inputs, data_samples)
+            self._store_labels(
+                cam_label_logits(
+                    cam, meta_tensor(data_samples, 'cls_labels', inputs),
+                    self.test_cfg['bkg_thr']), data_samples, 'cam_sem_seg')
             return self._postprocess_labels(labels, data_samples)
         return self.postprocess_result(logits, data_samples)
 
@@ -177,14 +186,15 @@ class DualStudentInferenceMixin(StudentOutputsMixin):
         ties, matching ``v <= bkg_thr -> bg``) and the CAMs of the present
         classes (absent classes score 0)."""
         cls_labels = meta_tensor(data_samples, 'cls_labels', inputs)
-        cam = self._cams(inputs, which) * cls_labels[:, :, None, None]
-        bkg = torch.full_like(cam[:, :1], self.test_cfg['bkg_thr'])
-        return torch.cat([bkg, cam], dim=1)
+        return cam_label_logits(self._cams(inputs, which), cls_labels,
+                                self.test_cfg['bkg_thr'])
 
     def _pseudo_predict(self, inputs: Tensor,
-                        data_samples: SampleList) -> Tensor:
+                        data_samples: SampleList) -> Tuple[Tensor, Tensor]:
         """The training-time pseudo labels (before the GMM filter) of the
-        chosen student(s) ``(B, H, W)`` (ensemble: of the mean CAM)."""
+        chosen student(s) ``(B, H, W)`` (ensemble: of the mean CAM), and
+        the labelling stage's multi-scale CAM (``'cam'`` head) of the
+        chosen student(s) ``(B, C, H, W)`` (ensemble: mean)."""
         state = dataclasses.replace(self._labelling_state(), gmm_filter=False)
         stage = self.pseudo_labels(inputs, data_samples, state)
         if stage.pseudo is None:
@@ -194,12 +204,14 @@ class DualStudentInferenceMixin(StudentOutputsMixin):
                 'train_cfg.phases.cam), which makes no seg pseudo labels')
         choice = self.test_cfg['student']
         if choice != 'ensemble':
-            return stage.pseudo.labels[int(choice[1]) - 1]
+            k = int(choice[1]) - 1
+            return stage.pseudo.labels[k], stage.cams[k][0]
         source = 0 if state.label_source == 'cam' else 1
         cam = torch.stack([c[source] for c in stage.cams]).mean(0)
-        return self.pseudo_labeler.seg_labels(
+        labels = self.pseudo_labeler.seg_labels(
             self.raw_images(inputs), cam, stage.cls_labels,
             stage.image_thresholds, state.low_threshold, stage.img_box)
+        return labels, torch.stack([c[0] for c in stage.cams]).mean(0)
 
     def _labelling_state(self):
         """The run-time state, or the schedule's end for a model whose
