@@ -59,7 +59,7 @@ import uuid
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from common import (REPO, RESULTS, command_line, machine_info,
-                    markdown_table, run_child, run_jobs)
+                    markdown_table, run_jobs, run_logged)
 
 sys.path.insert(0, osp.join(REPO, 'tools'))
 
@@ -213,7 +213,7 @@ def launch(args, job: Tuple[str, int, int], data_root: str) -> None:
            '--monitor-every', str(args.monitor_every),
            '--monitor-images', str(args.monitor_images),
            '--val-every', str(args.val_every)]
-    run_child(cmd, work_dir + '.log')
+    run_logged(cmd, work_dir + '.log')
 
 def _write_json(path: str, data: Dict) -> None:
     with open(path + '.tmp', 'w') as f:

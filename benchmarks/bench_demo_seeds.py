@@ -70,7 +70,7 @@ import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from common import (REPO, RESULTS, command_line, machine_info,
-                    markdown_table, run_child, run_jobs)
+                    markdown_table, run_jobs, run_logged)
 
 sys.path.insert(0, osp.join(REPO, 'tools'))
 
@@ -316,7 +316,7 @@ def launch(args, job: Tuple[str, int, int], data_root: str) -> None:
     if args.iters:
         cmd += ['--iters', str(args.iters)]
     os.makedirs(work_dir, exist_ok=True)
-    run_child(cmd, work_dir + '.log')
+    run_logged(cmd, work_dir + '.log')
 
 
 def load_results(args, jobs) -> List[Dict]:

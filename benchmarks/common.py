@@ -163,7 +163,7 @@ def append_section(title: str,
     return text
 
 
-def run_child(cmd: List[str], log_path: str) -> None:
+def run_logged(cmd: List[str], log_path: str) -> None:
     """Run ``cmd`` in the repository with one torch thread (each of the
     runs at once gets a core), its output into ``log_path``.
 
