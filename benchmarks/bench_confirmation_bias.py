@@ -347,6 +347,11 @@ def plot(results: List[Dict], rows: Sequence[str], path: str) -> None:
     plt.close(fig)
 
 
+def _hours(results: List[Dict]) -> float:
+    """Training hours of the finished runs, summed."""
+    return sum(r['seconds'] for r in results) / 3600
+
+
 def write_results(args, jobs, info: Dict, started: float) -> None:
     results = load_results(args, jobs)
     if not results:
@@ -362,9 +367,11 @@ def write_results(args, jobs, info: Dict, started: float) -> None:
         f'{len(results)} of {len(jobs)} runs finished (datasets '
         f'{args.datasets}, training seeds {args.seeds}, seed i on dataset '
         f'i; {args.iters} iterations, backbone lr x{args.backbone_lr_mult} '
-        f'of the base lr 1e-4, every phase scaled from the toy config'
-        + ('' if args.report_only else
-           f'; {(time.time() - started) / 60:.0f} min so far') + '). '
+        f'of the base lr 1e-4, every phase scaled from the toy config; '
+        f'the runs trained {_hours(results):.1f} h in all, a run per '
+        'core' + ('' if args.report_only else
+                  f', {(time.time() - started) / 60:.0f} min in the last '
+                  'invocation') + '). '
         f'Student 1, mIoU (%), mean ± std over the runs: CAM labels (eval '
         f'rule, bg <= 0.5) and pseudo labels (before the GMM filter, on '
         f'the pixels they label; in phase A the labels the CAMs would '
