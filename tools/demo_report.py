@@ -36,14 +36,19 @@ def series(rows: List[dict], key: str):
 
 
 def plot_curves(runs: Dict, out: str) -> None:
-    """Loss, val mIoU, threshold and filtered-fraction curves."""
+    """Loss, seg mIoU on val after training (the demo's evaluation),
+    threshold and filtered-fraction curves."""
     fig, axes = plt.subplots(2, 2, figsize=(11, 7))
     for name, run in runs.items():
         rows = read_scalars(run['cfg'].work_dir)
         steps, loss = series(rows, 'loss')
         axes[0, 0].plot(steps, loss, label=f'{name} total')
-        steps, miou = series(rows, 'mIoU')
-        axes[0, 1].plot(steps, miou, marker='o', label=f'{name} s1')
+        # the demo's own evaluation after training (it skips mmengine's)
+        for key, seg in run['metrics'].items():
+            if key.startswith('seg_'):
+                axes[0, 1].plot([run['cfg'].train_cfg.max_iters],
+                                [seg['mIoU']], marker='o',
+                                label=f"{name} {key[4:]}")
         if name == 'dupl':
             for key in ('s1.loss_seg', 's1.loss_consistency', 'loss_disc'):
                 steps, values = series(rows, key)
@@ -53,7 +58,7 @@ def plot_curves(runs: Dict, out: str) -> None:
             for key in ('gmm.s1.removed', 'gmm.s2.removed'):
                 steps, values = series(rows, key)
                 axes[1, 1].plot(steps, values, label=key)
-    titles = ('training loss', 'val segmentation mIoU (%)',
+    titles = ('training loss', 'seg mIoU on val after training (%)',
               'high threshold (DuPLSchedule)',
               'fraction of fg pseudo-label pixels removed by GMM')
     for ax, title in zip(axes.flat, titles):

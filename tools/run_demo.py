@@ -120,6 +120,15 @@ def load_config(path: str, data_root: str, work_dir: str,
     return cfg
 
 
+def skip_in_run_validation(cfg: Config) -> None:
+    """No validation inside ``runner.train()``: the demo evaluates every
+    model itself right after training (:func:`evaluate_all`: each student,
+    the ensemble, CAM and pseudo labels on train), and mmengine's
+    validation at the last iteration (whatever ``val_interval`` says)
+    would repeat its seg pass. ``val_begin`` past the end turns it off."""
+    cfg.train_cfg.val_begin = cfg.train_cfg.max_iters + 1
+
+
 def add_monitor(cfg: Config) -> None:
     """Put ``DEMO_MONITOR`` into a DuPL config's ``custom_hooks``."""
     cfg.custom_hooks = list(cfg.custom_hooks) + [dict(DEMO_MONITOR)]
@@ -269,6 +278,7 @@ def main() -> None:
         print(f'\n=== training {name} ({osp.relpath(path, REPO)}) ===')
         cfg = load_config(path, args.data_root, osp.join(work_dir, name),
                           args.iters, args.pretrained)
+        skip_in_run_validation(cfg)
         if students and not args.no_monitor:
             add_monitor(cfg)
         run = train(cfg, args.reuse_checkpoints)
