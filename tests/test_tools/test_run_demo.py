@@ -110,6 +110,7 @@ def test_one_pseudo_pass_gives_the_cam_labels_of_a_cam_pass(toy_checkpoint):
     model.follow_schedule(cfg.train_cfg.max_iters - 1)  # as after training
     train_set = demo.split_dataset(cfg, 'ImageSets/Segmentation/train.txt')
     train_set = train_set.get_subset(4)
+    _one_student_labels_equal_the_full_stage(model, train_set)
     for student in ('s1', 'ensemble'):
         one_pass = _labels(model, train_set, 'cam_sem_seg',
                            predict_on='pseudo', student=student)
@@ -124,3 +125,24 @@ def test_one_pseudo_pass_gives_the_cam_labels_of_a_cam_pass(toy_checkpoint):
     np.testing.assert_equal(both['pseudo_train'], demo.evaluate(
         model, train_set, predict_on='pseudo', student='s1'))
     assert both['cam_train']['mIoU'] != both['pseudo_train']['mIoU']
+
+
+def _one_student_labels_equal_the_full_stage(model, dataset) -> None:
+    """predict_on='pseudo' for one student runs the labelling stage with
+    that student only: its labels and CAMs equal the two-student stage's."""
+    import dataclasses
+
+    from mmengine.dataset import pseudo_collate
+    state = dataclasses.replace(model.phase_state(), gmm_filter=False)
+    for i in range(len(dataset)):
+        data = model.data_preprocessor(pseudo_collate([dataset[i]]), False)
+        with torch.no_grad():
+            full = model.pseudo_labels(data['inputs'], data['data_samples'],
+                                       state)
+            for k, student in enumerate(('s1', 's2')):
+                model.test_cfg['student'] = student
+                labels, cam = model._pseudo_predict(data['inputs'],
+                                                    data['data_samples'])
+                assert torch.equal(labels, full.pseudo.labels[k]), student
+                assert torch.equal(cam, full.cams[k][0]), student
+    model.test_cfg['student'] = 's1'

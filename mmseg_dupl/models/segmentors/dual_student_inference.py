@@ -196,16 +196,16 @@ class DualStudentInferenceMixin(StudentOutputsMixin):
         the labelling stage's multi-scale CAM (``'cam'`` head) of the
         chosen student(s) ``(B, C, H, W)`` (ensemble: mean)."""
         state = dataclasses.replace(self._labelling_state(), gmm_filter=False)
-        stage = self.pseudo_labels(inputs, data_samples, state)
+        # one student's labels need its CAMs alone: label with it only
+        stage = self.pseudo_labels(inputs, data_samples, state,
+                                   self._predict_students())
         if stage.pseudo is None:
             raise RuntimeError(
                 "predict_on='pseudo': iteration "
                 f'{state.iteration} is in phase A (before '
                 'train_cfg.phases.cam), which makes no seg pseudo labels')
-        choice = self.test_cfg['student']
-        if choice != 'ensemble':
-            k = int(choice[1]) - 1
-            return stage.pseudo.labels[k], stage.cams[k][0]
+        if self.test_cfg['student'] != 'ensemble':
+            return stage.pseudo.labels[0], stage.cams[0][0]
         source = 0 if state.label_source == 'cam' else 1
         cam = torch.stack([c[source] for c in stage.cams]).mean(0)
         labels = self.pseudo_labeler.seg_labels(

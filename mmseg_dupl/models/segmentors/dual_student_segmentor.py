@@ -2,7 +2,7 @@
 """DuPL: two students that supervise each other with CAM pseudo labels."""
 import copy
 import logging
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.logging import print_log
@@ -221,7 +221,9 @@ class DualStudentSegmentor(DualStudentInferenceMixin, BaseSegmentor):
     def pseudo_labels(self,
                       inputs: Tensor,
                       data_samples: SampleList,
-                      state: Optional[PhaseState] = None) -> LabellingStage:
+                      state: Optional[PhaseState] = None,
+                      students: Optional[Sequence[torch.nn.Module]] = None
+                      ) -> LabellingStage:
         """DuPL's labelling stage on one batch of (weak) images: each
         student's forward and CAMs, tau_i and, from phase B on, the pseudo
         labels of every student's CAM, GMM-filtered in phase C.
@@ -234,17 +236,23 @@ class DualStudentSegmentor(DualStudentInferenceMixin, BaseSegmentor):
             data_samples (list[SegDataSample]): Their samples, with
                 ``cls_labels`` (and optionally ``img_box``) metainfo.
             state (PhaseState, optional): Defaults to :meth:`phase_state`.
+            students (Sequence[nn.Module], optional): Label with these
+                students only (inference of one student's labels: without
+                the GMM filter, a student's CAMs and labels depend on its
+                own weights alone). Defaults to all.
 
         Returns:
-            LabellingStage: Outputs, CAMs, tau_i and ``PseudoLabels``.
+            LabellingStage: Outputs, CAMs, tau_i and ``PseudoLabels``, per
+            student of ``students``.
         """
         state = state or self.phase_state()
+        students = self.students if students is None else tuple(students)
         cls_labels = meta_tensor(data_samples, 'cls_labels', inputs)
         img_box = crop_boxes(data_samples, inputs)
-        outs = [student(inputs) for student in self.students]
+        outs = [student(inputs) for student in students]
         cams = [
             self.training_cams(student, inputs, out, cls_labels)
-            for student, out in zip(self.students, outs)
+            for student, out in zip(students, outs)
         ]
         tau = self.pseudo_labeler.image_thresholds(state.class_thresholds,
                                                    cls_labels)
