@@ -153,15 +153,23 @@ def test_segmentor_trains_and_predicts_through_it(monkeypatch):
         else:
             assert len(calls) == 1 and calls[0][0] is filtered
     # 'pseudo' prediction = the labeler's seg labels of the model's state
-    # (iteration 6 here), each student's own, before the GMM filter
+    # (iteration 6 here), the chosen student's own (from its CAMs alone:
+    # the stage runs with that student only), before the GMM filter
     model.eval().test_cfg.update(predict_on='pseudo', student='s2')
-    seen = []
+    seen, cam_students = [], []
 
     def fake_labels(self, *args, **kwargs):
         seen.append(args[3])
-        return torch.full((2, 32, 32), len(seen), dtype=torch.long)
+        return torch.full((2, 32, 32), 7, dtype=torch.long)
+
+    real_cams = type(model).training_cams
+
+    def spy_cams(self, student, *args, **kwargs):
+        cam_students.append(student)
+        return real_cams(self, student, *args, **kwargs)
 
     monkeypatch.setattr(DuPLPseudoLabeler, 'seg_labels', fake_labels)
+    monkeypatch.setattr(type(model), 'training_cams', spy_cams)
     batch = make_batch()
     with torch.no_grad():
         out = model(batch['inputs']['weak'], batch['data_samples']['weak'],
@@ -169,5 +177,6 @@ def test_segmentor_trains_and_predicts_through_it(monkeypatch):
     expected = model.pseudo_labeler.image_thresholds(
         model.schedule.state(6).class_thresholds,
         torch.tensor([[1., 1., 0.], [0., 1., 1.]]))
-    assert len(seen) == 2 and all(torch.equal(t, expected) for t in seen)
-    assert (out[0].pred_sem_seg.data == 2).all()  # student 2's labels
+    assert len(seen) == 1 and torch.equal(seen[0], expected)
+    assert cam_students == [model.student2]  # student 2's CAMs only
+    assert (out[0].pred_sem_seg.data == 7).all()  # the labeler's labels
