@@ -4,8 +4,10 @@ few iterations) writes its run files, figure and table; the summary
 arithmetic on hand-made curves."""
 import json
 import os.path as osp
+import pathlib
 import shutil
 import sys
+import tempfile
 
 import pytest
 
@@ -15,9 +17,19 @@ sys.path.insert(0, osp.join(REPO, 'benchmarks'))
 import bench_confirmation_bias as bench  # noqa: E402
 
 
+@pytest.fixture
+def short_data_dir():
+    """A data folder with a short path: yapf (a Runner formats its config
+    to log and dump it) takes seconds on a nested ``data_root`` longer than
+    about 65 characters, which one under pytest's tmp_path is."""
+    path = tempfile.mkdtemp(prefix='cb_')
+    yield pathlib.Path(path)
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def test_short_benchmark_writes_figure_table_and_resumes(
-        toy_data_root, tmp_path):
-    data_dir = tmp_path / 'data'
+        toy_data_root, tmp_path, short_data_dir):
+    data_dir = short_data_dir
     shutil.copytree(toy_data_root, data_dir / 'toy_voc_seed0')
     (data_dir / 'toy_voc_seed0' / '.done').touch()
     runs, results = tmp_path / 'runs', tmp_path / 'RESULTS.md'
