@@ -83,7 +83,8 @@ if __name__ == '__main__':
             'numpy',
         ],
         extras_require=dict(
-            tests=['pytest', 'pytest-xdist', 'scikit-learn'], crf=['pydensecrf2'],
+            tests=['pytest', 'pytest-xdist', 'filelock', 'scikit-learn'],
+            crf=['pydensecrf2'],
             analysis=['seaborn']),
         zip_safe=False,
     )

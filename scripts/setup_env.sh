@@ -54,7 +54,7 @@ $PIP install -q --no-deps "$MMCV_CACHE"/mmcv-*.whl
 
 log "OpenMMLab stack, test tools and the analysis tools' seaborn (analyze_logs.py)"
 $PIP install -q "mmengine==0.10.7" "mmsegmentation==1.2.2" "mmpretrain==1.2.0" \
-  ftfy regex scikit-learn matplotlib seaborn pytest pytest-xdist pydensecrf2 tensorboard
+  ftfy regex scikit-learn matplotlib seaborn pytest pytest-xdist filelock pydensecrf2 tensorboard
 log "this package (editable)"
 $PIP install -q --no-deps --no-build-isolation -e .
 
