@@ -4,8 +4,8 @@
 mmengine's ``Config.pretty_text`` runs yapf's ``FormatCode`` on every read,
 and a Runner reads it when it logs the config, when it dumps the config to
 the work dir and at every checkpoint save (the checkpoint's ``meta.cfg``).
-yapf takes 0.3-0.8 s on a DuPL config, and 4-5 s once a ``data_root`` is
-longer than about 65 characters: its search for line splits explodes on a
+yapf takes 0.2-0.8 s on a DuPL config, and about 4 s once a ``data_root`` is
+longer than about 75 characters: its search for line splits explodes on a
 nested line that cannot fit 79 columns (``benchmarks/bench_config_text.py``
 measures both). The same input always formats to the same output, so a
 cache keyed by the input changes no text anywhere.

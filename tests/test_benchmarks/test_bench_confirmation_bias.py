@@ -21,7 +21,7 @@ import bench_confirmation_bias as bench  # noqa: E402
 def short_data_dir():
     """A data folder with a short path: yapf (a Runner formats its config
     to log and dump it) takes seconds on a nested ``data_root`` longer than
-    about 65 characters, which one under pytest's tmp_path is."""
+    about 75 characters, which one under pytest's tmp_path is."""
     path = tempfile.mkdtemp(prefix='cb_')
     yield pathlib.Path(path)
     shutil.rmtree(path, ignore_errors=True)
