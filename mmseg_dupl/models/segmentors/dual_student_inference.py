@@ -206,12 +206,12 @@ class DualStudentInferenceMixin(StudentOutputsMixin):
                 'train_cfg.phases.cam), which makes no seg pseudo labels')
         if self.test_cfg['student'] != 'ensemble':
             return stage.pseudo.labels[0], stage.cams[0][0]
+        mean_cams = [torch.stack(c).mean(0) for c in zip(*stage.cams)]
         source = 0 if state.label_source == 'cam' else 1
-        cam = torch.stack([c[source] for c in stage.cams]).mean(0)
         labels = self.pseudo_labeler.seg_labels(
-            self.raw_images(inputs), cam, stage.cls_labels,
+            self.raw_images(inputs), mean_cams[source], stage.cls_labels,
             stage.image_thresholds, state.low_threshold, stage.img_box)
-        return labels, torch.stack([c[0] for c in stage.cams]).mean(0)
+        return labels, mean_cams[0]
 
     def _labelling_state(self):
         """The run-time state, or the schedule's end for a model whose
